@@ -1,0 +1,185 @@
+"""Prefect blocks that hold a Microsoft 365 connection: the app registration and the tenant.
+
+Secrets are ``SecretStr`` and are unwrapped only in :meth:`M365App.credential`, where a client is
+built. Register with ``prefect block register -m blocks``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from mailwarden.exchange import ExchangeClient
+from mailwarden.graph import (
+    CertificateCredential,
+    ClientSecretCredential,
+    CloudEndpoints,
+    GraphClient,
+    build_exchange_client,
+    build_graph_client,
+    endpoints_for,
+    validate_tenant_ref,
+)
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+Tier = Literal["basic", "advanced"]
+CloudName = Literal["global", "usgov-gcchigh", "usgov-dod", "china"]
+
+
+class M365App(Block):
+    """An Entra ID application registration that mailwarden acts as (one per permission tier)."""
+
+    _block_type_name = "M365 App"
+    _block_type_slug = "m365-app"
+    _description = "Application (client) credentials mailwarden uses to call Microsoft Graph and Exchange."
+
+    client_id: str = Field(title="Application (client) ID", description="The app registration's client id (a GUID).")
+    client_secret: SecretStr | None = Field(
+        default=None, title="Client secret", description="Client secret value. Leave empty to use a certificate."
+    )
+    certificate_private_key: SecretStr | None = Field(
+        default=None,
+        title="Certificate private key (PEM)",
+        description="PEM private key of the certificate uploaded to the app registration.",
+    )
+    certificate_thumbprint: str | None = Field(
+        default=None, title="Certificate thumbprint", description="SHA-1 thumbprint (hex) of that certificate."
+    )
+    tier: Tier = Field(
+        default="basic",
+        title="Permission tier",
+        description="basic: read directory and mail, remediate mail. advanced: also manage rules and identities "
+        "(revoke sessions, reset passwords, disable accounts).",
+    )
+    redirect_uri: str = Field(
+        default="http://127.0.0.1:8766/consent/callback",
+        title="Consent redirect URI",
+        description="Where the admin consent page sends the admin back (mailwarden's consent callback).",
+    )
+
+    @field_validator("client_id")
+    @classmethod
+    def _client_id_is_guid(cls, value: str) -> str:
+        if not _GUID.match(value or ""):
+            raise ValueError("client_id must be the app registration's GUID")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> M365App:
+        has_secret = self.client_secret is not None and self.client_secret.get_secret_value() != ""
+        has_cert = self.certificate_private_key is not None and self.certificate_private_key.get_secret_value() != ""
+        if not has_secret and not has_cert:
+            raise ValueError("an M365 app needs a client secret or a certificate private key")
+        if has_cert and not re.fullmatch(r"[0-9A-Fa-f]{40}", self.certificate_thumbprint or ""):
+            raise ValueError("a certificate credential needs its 40-hex-digit SHA-1 thumbprint")
+        return self
+
+    def credential(self) -> ClientSecretCredential | CertificateCredential:
+        """The credential for the Graph client (the only place the secret is handed on)."""
+        if self.certificate_private_key is not None and self.certificate_private_key.get_secret_value():
+            return CertificateCredential(
+                client_id=self.client_id,
+                private_key_pem=self.certificate_private_key,
+                thumbprint=self.certificate_thumbprint or "",
+            )
+        assert self.client_secret is not None
+        return ClientSecretCredential(client_id=self.client_id, secret=self.client_secret)
+
+
+class M365Tenant(Block):
+    """A customer tenant connected to mailwarden: where it lives, which apps it consented to."""
+
+    _block_type_name = "M365 Tenant"
+    _block_type_slug = "m365-tenant"
+    _description = "A connected Microsoft 365 tenant: cloud, consented apps, data residency."
+
+    tenant_id: str = Field(title="Tenant ID", description="The directory (tenant) id, a GUID.")
+    primary_domain: str = Field(title="Primary domain", description="The tenant's primary (default) domain.")
+    cloud: CloudName = Field(
+        default="global",
+        title="Cloud",
+        description="Microsoft cloud: global (incl. GCC), usgov-gcchigh, usgov-dod or china (21Vianet).",
+    )
+    app: M365App = Field(title="App (basic tier)", description="The app the tenant consented to for mail protection.")
+    advanced_app: M365App | None = Field(
+        default=None,
+        title="App (advanced tier)",
+        description="The app consented for account-takeover response, if the tenant granted it.",
+    )
+    store_url: SecretStr | None = Field(
+        default=None,
+        title="Store URL (data residency)",
+        description="Database URL of this tenant's own store (for example an EU PostgreSQL). Empty: the default store.",
+    )
+    consent_state: Literal["pending", "granted", "denied", "revoked"] = Field(
+        default="pending", title="Consent state", description="Where admin consent stands."
+    )
+    consented_at: datetime | None = Field(default=None, title="Consented at", description="When consent was granted.")
+    login_url: str | None = Field(
+        default=None, title="Login URL override", description="Identity host override (the sandbox sets its own)."
+    )
+    graph_url: str | None = Field(default=None, title="Graph URL override", description="Graph host override.")
+    exchange_url: str | None = Field(
+        default=None, title="Exchange URL override", description="Exchange admin API host override."
+    )
+    ca_file: str | None = Field(
+        default=None,
+        title="CA file",
+        description="PEM bundle to trust for the overridden hosts (the sandbox's own CA). Empty: system trust.",
+    )
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant_is_guid(cls, value: str) -> str:
+        if not _GUID.match(value or ""):
+            raise ValueError("tenant_id must be the directory (tenant) GUID")
+        return value.lower()
+
+    @field_validator("primary_domain")
+    @classmethod
+    def _domain_ok(cls, value: str) -> str:
+        return validate_tenant_ref(value.lower())
+
+    @property
+    def tier(self) -> Tier:
+        """The highest tier the tenant has an app for."""
+        return "advanced" if self.advanced_app is not None else "basic"
+
+    @property
+    def block_name(self) -> str:
+        """The name this tenant's block is saved under."""
+        return tenant_block_name(self.primary_domain)
+
+    def endpoints(self) -> CloudEndpoints:
+        """Cloud hosts for this tenant, with any overrides applied."""
+        return endpoints_for(
+            self.cloud, login_url=self.login_url, graph_url=self.graph_url, exchange_url=self.exchange_url
+        )
+
+    def _app_for(self, tier: Tier) -> M365App:
+        if tier == "advanced":
+            if self.advanced_app is None:
+                raise PermissionError(f"tenant {self.primary_domain} has not granted the advanced permissions")
+            return self.advanced_app
+        return self.app
+
+    def graph_client(self, tier: Tier = "basic", **kwargs: object) -> GraphClient:
+        """A Graph client acting with the app of the given tier, for this tenant only."""
+        return build_graph_client(
+            self.tenant_id, self._app_for(tier).credential(), self.endpoints(), ca_file=self.ca_file, **kwargs
+        )
+
+    def exchange_client(self, tier: Tier = "basic", **kwargs: object) -> ExchangeClient:
+        """An Exchange admin API client for this tenant."""
+        return build_exchange_client(
+            self.tenant_id, self._app_for(tier).credential(), self.endpoints(), ca_file=self.ca_file, **kwargs
+        )
+
+
+def tenant_block_name(domain: str) -> str:
+    """Block document names allow lower-case letters, digits and dashes."""
+    return re.sub(r"[^a-z0-9-]+", "-", domain.lower()).strip("-")
