@@ -9,6 +9,7 @@ import base64
 import email
 import email.policy
 import hashlib
+import re
 import tarfile
 from collections.abc import Iterator
 from email.message import Message
@@ -16,10 +17,16 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
+_ANGLE = re.compile(r"<\s*([^<>@\s]+@[^<>\s]+)\s*>")
+
 
 def _addr(value: str | None) -> dict[str, Any] | None:
     if not value:
         return None
+    m = _ANGLE.search(str(value))
+    if m:  # tolerate unquoted commas in display names: 'Team ,_<a@b.example>'
+        name = str(value)[: m.start()].strip().strip('"').strip()
+        return {"emailAddress": {"name": name, "address": m.group(1)}}
     pairs = getaddresses([str(value)])
     if not pairs:
         return None
@@ -62,7 +69,9 @@ def eml_to_graph_message(raw: bytes) -> tuple[dict[str, Any], list[dict[str, Any
     headers = []
     for k, v in msg.items():
         try:
-            headers.append({"name": str(k), "value": str(email.header.make_header(email.header.decode_header(v)))})
+            headers.append(
+                {"name": str(k), "value": str(email.header.make_header(email.header.decode_header(v)))}
+            )
         except Exception:
             headers.append({"name": str(k), "value": str(v)})
     decoded = {h["name"].lower(): h["value"] for h in reversed(headers)}
@@ -81,21 +90,28 @@ def eml_to_graph_message(raw: bytes) -> tuple[dict[str, Any], list[dict[str, Any
                 data = b""
             if not isinstance(data, bytes):
                 data = b""
-            attachments.append({
-                "@odata.type": "#microsoft.graph.fileAttachment",
-                "name": str(email.header.make_header(email.header.decode_header(filename))) if filename else "",
-                "contentType": ctype,
-                "size": len(data),
-                "contentBytes": base64.b64encode(data).decode("ascii"),
-                "_sha256": hashlib.sha256(data).hexdigest(),
-            })
+            attachments.append(
+                {
+                    "@odata.type": "#microsoft.graph.fileAttachment",
+                    "name": str(email.header.make_header(email.header.decode_header(filename)))
+                    if filename
+                    else "",
+                    "contentType": ctype,
+                    "size": len(data),
+                    "contentBytes": base64.b64encode(data).decode("ascii"),
+                    "_sha256": hashlib.sha256(data).hexdigest(),
+                }
+            )
             continue
         if ctype == "text/html" and html is None:
             html = _decode(part)
         elif ctype == "text/plain" and text is None:
             text = _decode(part)
-    body = {"contentType": "html", "content": html} if html is not None else {
-        "contentType": "text", "content": text or ""}
+    body = (
+        {"contentType": "html", "content": html}
+        if html is not None
+        else {"contentType": "text", "content": text or ""}
+    )
     preview_src = text if text is not None else (html or "")
     message = {
         "subject": decoded.get("subject"),
@@ -122,8 +138,9 @@ def iter_eml(source: str | Path) -> Iterator[tuple[str, bytes]]:
             yield p.name, p.read_bytes()
         return
     with tarfile.open(path, "r:*") as tar:
-        members = sorted((m for m in tar.getmembers() if m.isfile() and m.name.endswith(".eml")),
-                         key=lambda m: m.name)
+        members = sorted(
+            (m for m in tar.getmembers() if m.isfile() and m.name.endswith(".eml")), key=lambda m: m.name
+        )
         for m in members:
             f = tar.extractfile(m)
             if f is not None:

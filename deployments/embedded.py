@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from blocks.m365 import M365App, M365Tenant
 from mailwarden.sandbox import Sandbox, SandboxServer
+from mailwarden.sandbox.core import DEFAULT_TIERS
 from mailwarden.sandbox.generator import generate_tenant
 
 Consent = Literal["basic", "advanced"] | None
@@ -49,7 +50,11 @@ class EmbeddedSandbox:
 
     def _register(self, tier: Literal["basic", "advanced"], client_id: str) -> M365App:
         secret = secrets.token_urlsafe(32)
-        self.sandbox.register_app(client_id, secret=secret, redirect_uris=[self.redirect_uri], tier=tier)
+        # One app registration per tier, as vendors do: each carries only its tier's permissions.
+        roles = DEFAULT_TIERS[tier]
+        self.sandbox.register_app(
+            client_id, secret=secret, redirect_uris=[self.redirect_uri], tiers={"basic": roles, tier: roles}
+        )
         return M365App(client_id=client_id, client_secret=SecretStr(secret), tier=tier, redirect_uri=self.redirect_uri)
 
     def start(self) -> EmbeddedSandbox:

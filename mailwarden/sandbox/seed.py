@@ -63,6 +63,14 @@ class GroundTruth:
     executives: set[str] = field(default_factory=set)
     labels: dict[str, str] = field(default_factory=dict)
     """Graph message id -> original corpus label ("phishing"/"legitimate") for real mail."""
+    campaigns: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """internetMessageId of a phishing message planted in several mailboxes -> its copies as
+    (mailbox object id, Graph message id); some copies sit in a user subfolder."""
+    recall_fixtures: list[dict[str, Any]] = field(default_factory=list)
+    """Internal mail for recall tests: ``sender``, ``internet_message_id``, ``sent_message_id``,
+    ``group_id``, ``addresses`` (as sent), ``external``, ``copies`` [(mailbox, message id)],
+    ``moved`` (mailbox, message id, folder id), ``forwarded`` {mailbox, message_id,
+    internet_message_id, by, sent_message_id}."""
 
 
 @dataclass

@@ -1,0 +1,72 @@
+"""Onboarding core (no Prefect): consent URLs and state, callback parsing, readiness checks."""
+
+from mailwarden.onboarding.callback import CallbackError, ConsentOutcome, clean_text, parse_callback
+from mailwarden.onboarding.consent import (
+    ADVANCED_ROLES,
+    BASIC_ROLES,
+    TIER_ROLES,
+    ConsentLink,
+    Tier,
+    admin_consent_url,
+    new_consent_link,
+    new_state,
+    state_digest,
+    tiers_to_consent,
+)
+from mailwarden.onboarding.offboard import purge_tenant_data
+from mailwarden.onboarding.readiness import (
+    Check,
+    CheckResult,
+    NotApplicable,
+    NotReady,
+    PermanentFailure,
+    ReadinessReport,
+    Status,
+    advanced_checks,
+    basic_checks,
+    poll_until_ready,
+    run_checks,
+    token_roles,
+)
+from mailwarden.onboarding.tenant import (
+    check_same_tenant,
+    is_guid,
+    normalize_tenant_ref,
+    primary_domain,
+    verified_domains,
+)
+
+__all__ = [
+    "ADVANCED_ROLES",
+    "BASIC_ROLES",
+    "TIER_ROLES",
+    "CallbackError",
+    "Check",
+    "CheckResult",
+    "ConsentLink",
+    "ConsentOutcome",
+    "NotApplicable",
+    "NotReady",
+    "PermanentFailure",
+    "ReadinessReport",
+    "Status",
+    "Tier",
+    "admin_consent_url",
+    "advanced_checks",
+    "basic_checks",
+    "check_same_tenant",
+    "clean_text",
+    "is_guid",
+    "new_consent_link",
+    "new_state",
+    "normalize_tenant_ref",
+    "parse_callback",
+    "poll_until_ready",
+    "primary_domain",
+    "purge_tenant_data",
+    "run_checks",
+    "state_digest",
+    "tiers_to_consent",
+    "token_roles",
+    "verified_domains",
+]

@@ -1,0 +1,370 @@
+"""Onboarding and offboarding steps as tasks: thin wrappers over ``mailwarden.onboarding``.
+
+Where onboarding gets its credentials and hosts:
+
+* the app registrations come from saved ``M365App`` blocks, by name (defaults
+  ``mailwarden-basic`` and ``mailwarden-advanced``); their ``redirect_uri`` is the callback;
+* the hosts are Microsoft's for the chosen cloud, unless a :class:`ConnectionSettings` says
+  otherwise: given inline as a flow parameter, or saved once as a Prefect Variable holding a
+  JSON object (e.g. ``mailwarden_connection`` = ``{"login_url": ..., "graph_url": ...,
+  "exchange_url": ..., "ca_file": ...}`` for the sandbox). Inline fields win over the variable's.
+
+Secrets stay in the app blocks; nothing here logs or returns them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, Field, SecretStr
+
+from blocks.m365 import M365App, M365Tenant, tenant_block_name
+from mailwarden.onboarding import (
+    NotReady,
+    ReadinessReport,
+    Tier,
+    advanced_checks,
+    basic_checks,
+    new_consent_link,
+    poll_until_ready,
+    primary_domain,
+    purge_tenant_data,
+    verified_domains,
+)
+from mailwarden.store.repositories import create_consent_request, get_tenant, offboard_tenant, upsert_tenant
+from tasks.common import current_flow_run_id, store_for
+
+#: Hooks for tests: the readiness poll's sleep and clock (real time by default).
+readiness_sleep: Callable[[float], None] = time.sleep
+readiness_clock: Callable[[], float] = time.monotonic
+
+
+class ConnectionSettings(BaseModel):
+    """Host overrides and trust for non-Microsoft hosts (the sandbox); empty: Microsoft's hosts."""
+
+    login_url: str | None = Field(default=None, title="Login URL", description="Identity host override.")
+    graph_url: str | None = Field(default=None, title="Graph URL", description="Graph host override.")
+    exchange_url: str | None = Field(
+        default=None, title="Exchange URL", description="Exchange admin API host override."
+    )
+    ca_file: str | None = Field(
+        default=None, title="CA file", description="PEM bundle to trust for those hosts."
+    )
+
+    def merged_over(self, base: ConnectionSettings) -> ConnectionSettings:
+        """These settings, with unset fields taken from ``base``."""
+        data = base.model_dump()
+        data.update({k: v for k, v in self.model_dump().items() if v})
+        return ConnectionSettings(**data)
+
+
+def load_connection(variable_name: str | None, inline: ConnectionSettings | None) -> ConnectionSettings:
+    """Connection settings: a Prefect Variable (a JSON object, if named) overlaid with inline fields."""
+    base = ConnectionSettings()
+    if variable_name:
+        from prefect.variables import Variable
+
+        value = Variable.get(variable_name, default=None)
+        if value is None:
+            raise ValueError(f"no Prefect variable named {variable_name!r} with connection settings")
+        if not isinstance(value, dict):
+            raise ValueError(f"variable {variable_name!r} must hold a JSON object of connection settings")
+        base = ConnectionSettings(**value)
+    return (inline or ConnectionSettings()).merged_over(base)
+
+
+def endpoints(cloud: str, connection: ConnectionSettings) -> Any:
+    """``CloudEndpoints`` for the cloud with the connection's overrides."""
+    from mailwarden.graph import endpoints_for
+
+    return endpoints_for(
+        cloud,
+        login_url=connection.login_url,
+        graph_url=connection.graph_url,
+        exchange_url=connection.exchange_url,
+    )
+
+
+@task(name="load-apps", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def load_apps(tier: str, basic_block: str, advanced_block: str) -> tuple[M365App, M365App | None]:
+    """The saved app registrations the tier needs."""
+
+    def one(name: str, what: str) -> M365App:
+        try:
+            return cast(M365App, M365App.load(name))
+        except ValueError as exc:
+            raise ValueError(f"no M365App block named {name!r} for the {what} app: save it first") from exc
+
+    basic = one(basic_block, "basic")
+    advanced = one(advanced_block, "advanced") if Tier(tier) is Tier.ADVANCED else None
+    return basic, advanced
+
+
+@task(name="find-connected-tenant", cache_policy=NO_CACHE)
+def find_connected_tenant(tenant_ref: str) -> M365Tenant | None:
+    """The tenant's saved block if it is already connected (by domain, or by id via the store)."""
+    names = [tenant_block_name(tenant_ref)]
+    with store_for(None).session() as session:
+        row = get_tenant(session, tenant_ref)
+        if row is not None and row.block_name and row.offboarded_at is None:
+            names.insert(0, row.block_name)
+    for name in names:
+        try:
+            return cast(M365Tenant, M365Tenant.load(name))
+        except ValueError:
+            continue
+    return None
+
+
+@task(name="start-consent", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def start_consent(
+    tenant_ref: str,
+    tier: str,
+    app: M365App,
+    cloud: str,
+    connection: ConnectionSettings,
+    redirect_uri: str,
+    valid_minutes: float,
+) -> str:
+    """Create a consent URL with a fresh state, remember its hash, and show it to the operator."""
+    log = get_run_logger()
+    link = new_consent_link(
+        endpoints(cloud, connection),
+        tenant_ref,
+        app.client_id,
+        redirect_uri,
+        tier=tier,
+        valid_for=timedelta(minutes=valid_minutes),
+    )
+    with store_for(None).session() as session:
+        create_consent_request(
+            session,
+            link.state,
+            tenant_ref,
+            flow_run_id=current_flow_run_id(),
+            tier=tier,
+            ttl=timedelta(minutes=valid_minutes),
+        )
+    key = consent_artifact_key(tenant_ref, tier)
+    create_markdown_artifact(
+        key=key,
+        description=f"Admin consent for {tenant_ref} ({tier} app)",
+        markdown=(
+            f"## Admin consent for `{tenant_ref}`: {tier} permissions\n\n"
+            f"A Global Administrator of the tenant opens this link and accepts:\n\n"
+            f"[Grant admin consent]({link.url})\n\n```\n{link.url}\n```\n\n"
+            f"The link works once and expires at {link.expires_at:%Y-%m-%d %H:%M} UTC."
+        ),
+    )
+    log.info("admin consent for %s (%s app): open %s", tenant_ref, tier, link.url)
+    return link.url
+
+
+def consent_artifact_key(tenant_ref: str, tier: str) -> str:
+    """``consent-url-<tenant>`` for the basic app, ``consent-url-<tenant>-advanced`` for the other."""
+    base = f"consent-url-{tenant_block_name(tenant_ref)}"
+    return base if Tier(tier) is Tier.BASIC else f"{base}-advanced"
+
+
+@task(name="check-readiness", cache_policy=NO_CACHE)
+def check_readiness(
+    tenant_id: str,
+    cloud: str,
+    basic_app: M365App,
+    advanced_app: M365App | None,
+    connection: ConnectionSettings,
+    *,
+    limit_seconds: float,
+    initial_delay: float,
+    max_delay: float,
+    artifact_key: str,
+) -> dict[str, Any]:
+    """Poll until every granted capability answers; a table artifact says what is ready."""
+    from mailwarden.graph import TokenProvider, build_exchange_client, build_graph_client
+
+    log = get_run_logger()
+    eps = endpoints(cloud, connection)
+    ca = connection.ca_file
+    graph = build_graph_client(tenant_id, basic_app.credential(), eps, ca_file=ca)
+    exchange = build_exchange_client(tenant_id, basic_app.credential(), eps, ca_file=ca)
+    checks = basic_checks(graph, exchange, supports_message_rules=eps.supports_message_rules, cloud=cloud)
+    adv_graph = None
+    if advanced_app is not None:
+        adv_graph = build_graph_client(tenant_id, advanced_app.credential(), eps, ca_file=ca)
+        provider = TokenProvider(tenant_id, advanced_app.credential(), eps, ca_file=ca)
+        checks += advanced_checks(adv_graph, lambda: provider.token(eps.graph_resource))
+
+    def progress(report: ReadinessReport) -> None:
+        log.info("readiness attempt %s after %.1f s: %s", report.attempts, report.elapsed, report.summary())
+
+    def publish(report: ReadinessReport) -> None:
+        create_table_artifact(
+            key=artifact_key, table=report.rows(), description=f"Readiness of tenant {tenant_id} ({cloud})"
+        )
+
+    try:
+        report = poll_until_ready(
+            checks,
+            limit=limit_seconds,
+            initial_delay=initial_delay,
+            max_delay=max_delay,
+            sleep=readiness_sleep,
+            clock=readiness_clock,
+            on_attempt=progress,
+        )
+    except NotReady as exc:
+        publish(exc.report)
+        raise
+    finally:
+        for client in (graph, exchange, adv_graph):
+            if client is not None:
+                client.close()
+    publish(report)
+    for result in report.results:
+        if result.status.value == "unavailable":
+            log.warning("%s: %s", result.name, result.detail)
+    with build_graph_client(tenant_id, basic_app.credential(), eps, ca_file=ca) as g:
+        org = g.get("/organization")
+    return {
+        "rows": report.rows(),
+        "primary_domain": primary_domain(org),
+        "verified_domains": verified_domains(org),
+    }
+
+
+@task(name="save-tenant-block", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def save_tenant_block(
+    existing: M365Tenant | None,
+    tenant_id: str,
+    domain: str,
+    cloud: str,
+    basic_app: M365App,
+    advanced_app: M365App | None,
+    connection: ConnectionSettings,
+    store_url: str | None,
+) -> str:
+    """Create the tenant's block, or update it in place (same document, history kept)."""
+    now = datetime.now(UTC)
+    fields: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "primary_domain": domain,
+        "cloud": cloud,
+        "app": basic_app,
+        "advanced_app": advanced_app or (existing.advanced_app if existing is not None else None),
+        "consent_state": "granted",
+        "consented_at": now,
+        "login_url": connection.login_url,
+        "graph_url": connection.graph_url,
+        "exchange_url": connection.exchange_url,
+        "ca_file": connection.ca_file,
+    }
+    if store_url:
+        fields["store_url"] = SecretStr(store_url)
+    elif existing is not None:
+        fields["store_url"] = existing.store_url
+    name = existing.block_name if existing is not None else tenant_block_name(domain)
+    block = M365Tenant(**fields)
+    block.save(name, overwrite=True)
+    get_run_logger().info("saved tenant block %s (%s, %s cloud, %s tier)", name, domain, cloud, block.tier)
+    return name
+
+
+@task(name="record-tenant", retries=2, retry_delay_seconds=2)
+def record_tenant(block_name: str) -> None:
+    """Register the tenant in the store (and migrate its own store if it has one)."""
+    block = cast(M365Tenant, M365Tenant.load(block_name))
+    url = block.store_url.get_secret_value() if block.store_url is not None else None
+    with store_for(None).session() as session:
+        upsert_tenant(
+            session,
+            block.tenant_id,
+            block.primary_domain,
+            cloud=block.cloud,
+            tier=block.tier,
+            consent_state="ready",
+            consented_at=block.consented_at,
+            store_url=url,
+            block_name=block_name,
+            offboarded_at=None,
+        )
+    if url:
+        store_for(block)  # creates and migrates the tenant's own store
+
+
+@task(name="mail-admin", retries=2, retry_delay_seconds=5)
+def mail_admin(block_name: str, sender: str, to: str, subject: str, body: str) -> None:
+    """Mail the consenting admin through Graph sendMail with the tenant's basic app."""
+    from tasks.notify import notify_by_mail
+
+    block = cast(M365Tenant, M365Tenant.load(block_name))
+    with block.graph_client() as graph:
+        notify_by_mail(graph, sender, to, subject, body)
+
+
+@task(name="start-first-sync")
+def start_first_sync(deployment: str | None, block_name: str) -> str | None:
+    """Start the first directory sync as its own run; a missing deployment is logged, not fatal."""
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    log = get_run_logger()
+    if not deployment:
+        log.info("no first-sync deployment configured")
+        return None
+    try:
+        run = cast(Any, run_deployment(deployment, parameters={"tenant": block_name}, timeout=0))
+    except ObjectNotFound:
+        log.warning("deployment %s not found: the first directory sync was not started", deployment)
+        return None
+    log.info("started %s as flow run %s", deployment, run.id)
+    return str(run.id)
+
+
+# --- offboarding -----------------------------------------------------------------------------
+
+
+@task(name="forget-tenant", retries=2, retry_delay_seconds=2)
+def forget_tenant(block_name: str, purge_data: bool) -> dict[str, Any]:
+    """Mark the tenant offboarded, purge its data if asked, drop cached tokens and its block."""
+    log = get_run_logger()
+    block = cast(M365Tenant, M365Tenant.load(block_name))
+    purged: dict[str, int] = {}
+    stores = [store_for(None)]
+    if block.store_url is not None and block.store_url.get_secret_value():
+        stores.append(store_for(block))
+    with stores[0].session() as session:
+        if get_tenant(session, block.tenant_id) is None:
+            upsert_tenant(session, block.tenant_id, block.primary_domain, block_name=block_name)
+        offboard_tenant(session, block.tenant_id)
+    if purge_data:
+        for store in stores:
+            with store.session() as session:
+                for table, n in purge_tenant_data(session, block.tenant_id).items():
+                    purged[table] = purged.get(table, 0) + n
+    dropped = _drop_cached_tokens(block.tenant_id)
+    cast(Any, M365Tenant).delete(block_name)
+    log.info(
+        "offboarded %s (%s): block removed, %s cached token set(s) dropped, data %s",
+        block.primary_domain,
+        block.tenant_id,
+        dropped,
+        f"purged {purged}" if purge_data else "kept",
+    )
+    return {"tenant_id": block.tenant_id, "domain": block.primary_domain, "purged": purged}
+
+
+def _drop_cached_tokens(tenant_id: str) -> int:
+    """Forget in-process token caches for the tenant, if the Graph client keeps any."""
+    from mailwarden import graph
+
+    clear = getattr(graph, "clear_token_cache", None)
+    if clear is None:
+        return 0
+    result = clear(tenant_id)
+    return int(result) if isinstance(result, int) else 1

@@ -1,0 +1,71 @@
+"""Snapshots in the store: round trip, and no partial snapshot on failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailwarden.directory import (
+    AddressBook,
+    delta_links,
+    license_counts,
+    license_list,
+    load_state,
+    save_snapshot,
+)
+from mailwarden.store import Store
+from mailwarden.store.repositories import count_directory_objects, latest_license_snapshot
+from tests.directory._data import small_state
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    s.migrate()
+    return s
+
+
+def _save(store: Store, state, diffs=(), links=None) -> int:
+    book = AddressBook.from_state(state)
+    lic = license_list(book)
+    with store.session() as s:
+        return save_snapshot(s, state, book, lic, list(diffs), counts=license_counts(lic), seats=10,
+                             links=links or {"users": "https://g/users/delta?$deltatoken=1",
+                                             "groups": "https://g/groups/delta?$deltatoken=1"})
+
+
+def test_snapshot_round_trips_the_directory_and_the_address_book(store: Store) -> None:
+    state = small_state()
+    _save(store, state)
+    with store.session() as s:
+        loaded = load_state(s, state.tenant_id)
+        book = AddressBook.load(s, state.tenant_id)
+        links = delta_links(s, state.tenant_id)
+    assert loaded is not None
+    assert set(loaded.users) == set(state.users) and loaded.members == state.members
+    assert loaded.recipient_types == state.recipient_types and loaded.domains == state.domains
+    assert book.resolve("MONEY@contoso.com") == {"ann", "bob"}
+    assert links["users"].endswith("deltatoken=1")
+
+
+def test_a_failure_while_saving_keeps_the_previous_snapshot_directory_and_tokens(store: Store) -> None:
+    state = small_state()
+    first = _save(store, state)
+    changed = small_state()
+    del changed.users["ann"]
+    with pytest.raises(ValueError):
+        # a bad diff row fails after the directory tables and the snapshot row were written
+        _save(store, changed, diffs=[{"change": "bogus", "object_id": "x"}],
+              links={"users": "https://g/users/delta?$deltatoken=2", "groups": "x"})
+    with store.session() as s:
+        snap = latest_license_snapshot(s, state.tenant_id)
+        assert snap is not None and snap.id == first
+        assert count_directory_objects(s, state.tenant_id, kind="user") == len(state.users)
+        assert delta_links(s, state.tenant_id)["users"].endswith("deltatoken=1")
+        assert "ann" in load_state(s, state.tenant_id).users
+
+
+def test_address_book_load_without_a_snapshot_says_so(store: Store) -> None:
+    with store.session() as s, pytest.raises(LookupError, match="reconcile-licenses"):
+        AddressBook.load(s, "22222222-2222-2222-2222-222222222222")
