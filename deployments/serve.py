@@ -1,0 +1,84 @@
+"""Serve every mailwarden deployment from one process (Prefect's ``serve``).
+
+    python -m deployments.serve [--demo]
+
+Per-tenant schedules (nightly reconciliation, the 15-minute rules audit) are made for each
+connected tenant found among the saved ``M365Tenant`` blocks. The takeover playbook starts on
+the ``mailwarden.rule.suspicious`` event; ``--demo`` approves its steps automatically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from deployments.catalog import CATALOG, SCHEDULE_TIMEZONE, DeploymentSpec
+
+log = logging.getLogger(__name__)
+
+
+def connected_tenants() -> list[str]:
+    """Block names of the saved tenant connections."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        try:
+            documents = client.read_block_documents_by_type("m365-tenant")
+        except Exception as exc:  # noqa: BLE001 - no tenants yet is not an error here
+            log.info("no tenant blocks yet (%s)", type(exc).__name__)
+            return []
+    return sorted(doc.name for doc in documents if doc.name)
+
+
+def build_deployments(
+    *, demo: bool = False, tenants: list[str] | None = None, only: list[str] | None = None
+) -> list[Any]:
+    """RunnerDeployments for the catalogue (or the ``only`` named ones)."""
+    from prefect.schedules import Cron
+
+    tenants = connected_tenants() if tenants is None else tenants
+    deployments = []
+    for item in CATALOG:
+        if only and item.name not in only:
+            continue
+        flow = item.load_flow()
+        schedules = (
+            [Cron(item.cron, timezone=SCHEDULE_TIMEZONE, parameters={"tenant": t}) for t in tenants]
+            if item.cron
+            else None
+        )
+        deployments.append(
+            flow.to_deployment(
+                name=item.name,
+                schedules=schedules,
+                tags=["mailwarden", *item.tags],
+                concurrency_limit=item.concurrency_limit,
+                description=item.description,
+                parameters=item.parameters or None,
+                triggers=_triggers(item, demo=demo),
+            )
+        )
+    return deployments
+
+
+def _triggers(item: DeploymentSpec, *, demo: bool) -> list[Any] | None:
+    if item.name != "takeover-response":
+        return None
+    from flows.takeover_response import takeover_trigger
+
+    return [takeover_trigger(auto_approve=demo)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--demo", action="store_true", help="auto-approve playbook steps (demo mode)")
+    parser.add_argument("--only", nargs="*", help="serve only these deployments")
+    args = parser.parse_args(argv)
+    from prefect import serve
+
+    serve(*build_deployments(demo=args.demo, only=args.only), limit=8)
+
+
+if __name__ == "__main__":
+    main()
