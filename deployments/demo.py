@@ -259,7 +259,7 @@ def summary(op: Operator) -> None:
         print(f"  {state:<10} {label:<60} {ui}/runs/flow-run/{run.id}")
     print(f"\n  Prefect UI:   {ui}  (Deployments, Runs, Artifacts, Blocks)")
     print(f"  Artifacts:    {ui}/artifacts  (consent links, readiness, licence counts, scan summaries, playbooks)")
-    print("  Audit log:    the remediation_actions table of .data/mailwarden.sqlite", flush=True)
+    print(f"  Audit log:    the remediation_actions table of {os.environ.get('MAILWARDEN_STORE_URL')}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env_vars = prefect_env(data_dir)
+    if "MAILWARDEN_STORE_URL" not in os.environ:
+        # The sandbox's tenants are made anew each run, so the demo's store starts anew too.
+        store_file = data_dir / "demo-store.sqlite"
+        for stale in data_dir.glob("demo-store.sqlite*"):
+            stale.unlink()
+        env_vars["MAILWARDEN_STORE_URL"] = f"sqlite:///{store_file}"
     os.environ.update(env_vars)
     logs = data_dir / "logs"
 
