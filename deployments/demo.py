@@ -179,15 +179,18 @@ def tour(env: Any, tenants: list[tuple[Any, Any]]) -> Operator:
         op.run("reconcile-licenses", {"tenant": block.primary_domain}, f"reconcile {block.primary_domain}")
     block, state = tenants[0]
     domain = block.primary_domain
-    op.run("historic-scan", {"tenant": domain}, "historic scan, report only")
+    # The sandbox's mail is dated from its generator's fixed start, so the window reaches back far.
+    op.run("historic-scan", {"tenant": domain, "days": 3650}, "historic scan, report only")
     op.run(
         "historic-scan",
-        {"tenant": domain, "policy": {"actions": {"malicious": "quarantine", "suspicious": "move_to_junk"}}},
+        {"tenant": domain, "days": 3650,
+         "policy": {"actions": {"malicious": "quarantine", "suspicious": "move_to_junk"}}},
         "historic scan, remediate",
     )
     victim = _plant_malicious_rule(env, state)
+    earlier = {run.id for run in _runs_of("takeover-response")}
     op.run("rules-audit", {"tenant": domain}, "rules audit")
-    playbook = _wait_for_triggered_run("takeover-response", timeout=180)
+    playbook = _wait_for_triggered_run("takeover-response", earlier, timeout=180)
     if playbook is not None:
         op.wait(playbook, f"takeover response for {victim} (started by the rule event)")
     else:
@@ -226,28 +229,31 @@ def _plant_malicious_rule(env: Any, state: Any) -> str:
 
 
 def _recall_fixture(env: Any, state: Any) -> dict[str, Any] | None:
-    truth = env.sandbox.ground_truth(state.id)
-    fixtures = getattr(truth, "recall_fixtures", None) or []
+    fixtures = state.truth.recall_fixtures
     if not fixtures:
         return None
     first = fixtures[0]
-    return {"sender": first.get("sender_address") or first.get("sender"),
-            "internet_message_id": first.get("internet_message_id")}
+    return {"sender": state.users[first["sender"]]["mail"], "internet_message_id": first["internet_message_id"]}
 
 
-def _wait_for_triggered_run(deployment: str, timeout: float) -> Any:
+def _runs_of(deployment: str) -> list[Any]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
-    deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            runs = client.read_flow_runs(
-                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment]))
-            )
-            if runs:
-                return runs[0]
-            time.sleep(1)
+        return list(
+            client.read_flow_runs(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])))
+        )
+
+
+def _wait_for_triggered_run(deployment: str, earlier: set[Any], timeout: float) -> Any:
+    """The first run of ``deployment`` that was not there before (started by an automation)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fresh = [run for run in _runs_of(deployment) if run.id not in earlier]
+        if fresh:
+            return fresh[0]
+        time.sleep(1)
     return None
 
 
@@ -298,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         sandbox_env, tenants = _start_sandbox(stack, data_dir, settings, args.users)
         _start_callback(stack, settings)
         _save_connection(sandbox_env)
+        _forget_stale_connections([block.block_name for block, _ in tenants])
         say("serving every deployment (log: .data/logs/serve.log)")
         stack.enter_context(
             background([sys.executable, "-m", "deployments.serve", "--demo"], env_vars, logs / "serve.log")
@@ -340,6 +347,21 @@ def _start_callback(stack: contextlib.ExitStack, settings: Any) -> None:
     server.start()
     stack.callback(server.stop)
     say(f"consent callback on http://{settings.callback_host}:{settings.callback_port}/consent/callback")
+
+
+def _forget_stale_connections(block_names: list[str]) -> None:
+    """The sandbox's tenants are new each run: drop the connections an earlier demo saved for them."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        for name in block_names:
+            try:
+                document = client.read_block_document_by_name(name, block_type_slug="m365-tenant")
+            except ObjectNotFound:
+                continue
+            client.delete_block_document(document.id)
+            say(f"removed the earlier demo's connection of {name}")
 
 
 def _save_connection(env: Any) -> None:

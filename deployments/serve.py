@@ -67,7 +67,10 @@ def _triggers(item: DeploymentSpec, *, demo: bool) -> list[Any] | None:
         return None
     from flows.takeover_response import takeover_trigger
 
-    return [takeover_trigger(auto_approve=demo)]
+    trigger = takeover_trigger()
+    if demo:  # the demo approves the playbook's gated steps itself
+        trigger = trigger.model_copy(update={"parameters": {**(trigger.parameters or {}), "demo_auto_approve": True}})
+    return [trigger]
 
 
 def main(argv: list[str] | None = None) -> None:

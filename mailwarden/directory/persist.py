@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from mailwarden.directory.address_book import AddressBook
 from mailwarden.directory.state import DirectoryState
-from mailwarden.store.models import DirectoryObject, GroupMembership
+from mailwarden.store.models import DirectoryAddress, DirectoryObject, GroupMembership
 from mailwarden.store.repositories import (
+    apply_directory_changes,
+    count_directory_objects,
     get_delta_token,
     latest_license_snapshot,
     save_license_snapshot,
@@ -92,8 +94,10 @@ def save_snapshot(
     The caller owns the transaction (``with store.session() as s``): nothing is visible until
     it commits, and a failure rolls every table back together.
     """
-    raw = {**state.users, **state.groups}
-    book.save(session, raw=raw)
+    if state.touched is not None and count_directory_objects(session, state.tenant_id):
+        _save_changes(session, state, book)
+    else:
+        book.save(session, raw={**state.users, **state.groups})
     for resource, key in ((USERS_RESOURCE, "users"), (GROUPS_RESOURCE, "groups")):
         link = links.get(key)
         if link:
@@ -104,6 +108,68 @@ def save_snapshot(
         protected_count=int(counts.get("protected", 0)), seats=seats, counts=full_counts,
         flow_run_id=flow_run_id)
     return int(snap.id)
+
+
+_OBJECT_COLS = ["object_id", "kind", "display_name", "upn", "mail", "recipient_type", "account_enabled",
+                "user_type", "licensed", "location"]
+
+
+def _changed_keys(old: pd.DataFrame, new: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """Rows of ``old`` or ``new`` (on ``cols``) that are not in the other."""
+    a = old[cols].reset_index(drop=True).astype(object)
+    a = a.where(a.notna(), None).drop_duplicates()
+    b = new[cols].reset_index(drop=True).astype(object)
+    b = b.where(b.notna(), None).drop_duplicates()
+    both = a.merge(b, how="outer", on=cols, indicator=True)
+    return both[both["_merge"] != "both"]
+
+
+def _plain(result: Iterable[Any]) -> list[tuple[Any, ...]]:
+    """Result rows as plain tuples (pandas builds frames from these far faster than from Rows)."""
+    return [tuple(r) for r in result]
+
+
+def _save_changes(session: Session, state: DirectoryState, book: AddressBook) -> None:
+    """Write only what differs from the stored directory (``apply_directory_changes``).
+
+    Touched: the objects the delta changed or removed (``state.touched``), plus every object
+    whose stored row or addresses differ from ``book``; memberships are written as the exact
+    difference. Compared on the plain columns, without loading the stored Graph JSON.
+    """
+    tid = state.tenant_id
+    stored = pd.DataFrame(_plain(session.execute(select(*(getattr(DirectoryObject, c) for c in _OBJECT_COLS)).where(
+        DirectoryObject.tenant_id == tid))), columns=_OBJECT_COLS)
+    addr_cols = ["address", "object_id", "is_primary"]
+    s_addr = pd.DataFrame(_plain(session.execute(select(
+        DirectoryAddress.address, DirectoryAddress.object_id, DirectoryAddress.is_primary).where(
+        DirectoryAddress.tenant_id == tid))), columns=addr_cols)
+    mem_cols = ["group_id", "member_id", "transitive"]
+    s_mem = pd.DataFrame(_plain(session.execute(select(
+        GroupMembership.group_id, GroupMembership.member_id, GroupMembership.transitive).where(
+        GroupMembership.tenant_id == tid))), columns=mem_cols)
+    objects = book.objects.reset_index(drop=True)
+    objects = objects.assign(location=objects["location"].fillna("cloud"))
+    addresses = book.addresses.assign(address=book.addresses["address"].astype(str).str.strip().str.lower(),
+                                      is_primary=book.addresses["is_primary"].astype(bool))
+    addresses = addresses.groupby(["address", "object_id"], as_index=False)["is_primary"].max()
+    memberships = book.memberships.assign(transitive=book.memberships["transitive"].astype(bool))
+    touched = set(state.touched or ())
+    touched |= set(_changed_keys(stored, objects, _OBJECT_COLS)["object_id"])
+    touched |= set(_changed_keys(s_addr.assign(is_primary=s_addr["is_primary"].astype(bool)), addresses,
+                                 addr_cols)["object_id"])
+    mem_diff = _changed_keys(s_mem.assign(transitive=s_mem["transitive"].astype(bool)), memberships, mem_cols)
+    raw = {**state.users, **state.groups}
+    live = objects[objects["object_id"].isin(touched)]
+    records = live[_OBJECT_COLS].astype(object).where(live[_OBJECT_COLS].notna(), None).to_dict("records")
+    for rec in records:
+        rec["raw"] = raw.get(rec["object_id"])
+    deletes = touched - set(objects["object_id"])
+    addr_rows = addresses[addresses["object_id"].isin(touched)].to_dict("records")
+    added = mem_diff[mem_diff["_merge"] == "right_only"][mem_cols].to_dict("records")
+    removed = mem_diff[mem_diff["_merge"] == "left_only"][mem_cols].to_dict("records")
+    apply_directory_changes(session, tid, cast(list[dict[str, Any]], records), deletes,
+                            cast(list[dict[str, Any]], addr_rows), cast(list[dict[str, Any]], added),
+                            cast(list[dict[str, Any]], removed))
 
 
 def _sku_summary(skus: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ GROUP_SELECT = (
 class DirectoryState:
     """A tenant's directory: Graph users/groups by id, direct members, recipient types."""
 
-    __slots__ = ("domains", "groups", "members", "recipient_types", "skus", "tenant_id", "users")
+    __slots__ = ("domains", "groups", "members", "recipient_types", "skus", "tenant_id", "touched", "users")
 
     def __init__(
         self,
@@ -52,6 +52,9 @@ class DirectoryState:
         self.recipient_types: dict[str, str] = dict(recipient_types or {})
         self.domains: list[str] = sorted({d.strip().lower() for d in domains if d and d.strip()})
         self.skus: list[Json] = list(skus)
+        self.touched: set[str] | None = None
+        """Set by a delta sync: ids whose Graph JSON changed or that were removed since the stored
+        snapshot this state was derived from (lets ``save_snapshot`` write only those); None otherwise."""
 
     def __repr__(self) -> str:
         return (f"DirectoryState(tenant_id={self.tenant_id!r}, users={len(self.users)}, "

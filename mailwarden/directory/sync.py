@@ -158,6 +158,7 @@ def delta_sync(graph: GraphLike, exchange: ExchangeLike, previous: DirectoryStat
             else:
                 state.recipient_types.pop(oid, None)
         mode = f"{len(need)} lookups"
+    state.touched = u_changed | g_changed | u_removed | g_removed
     log.info("delta directory sync of %s: %s users and %s groups changed, %s removed; recipient types: %s",
              previous.tenant_id, len(u_changed), len(g_changed), len(u_removed) + len(g_removed), mode)
     return SyncResult(state, {"users": users.delta_link, "groups": groups.delta_link}, "delta",

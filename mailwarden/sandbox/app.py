@@ -19,9 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailwarden.sandbox.context import GraphHTTPError
 from mailwarden.sandbox.core import Sandbox
 from mailwarden.sandbox.identity import TokenRejected, validate_access_token
-from mailwarden.sandbox.throttle import directory_cost
-
 from mailwarden.sandbox.mail import build_mail_router
+from mailwarden.sandbox.throttle import directory_cost
 
 MAILBOX_PATH = re.compile(
     r"^/v1\.0/users/([^/]+)/(messages|mailFolders|mailboxSettings|sendMail|inferenceClassification"

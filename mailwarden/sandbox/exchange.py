@@ -110,7 +110,20 @@ def _matches(view: Json, ref: str) -> bool:
     return any(isinstance(k, str) and k.lower() == low for k in keys)
 
 
+def _candidate(t: TenantState, ref: str) -> str | None:
+    """The recipient an object id, UPN or user address names, via the tenant's indexes (no scan)."""
+    if ref in t.recipients or (ref in t.groups and t.groups[ref].get("mailEnabled")):
+        return ref
+    user = t.find_user(ref)
+    return str(user["id"]) if user and user.get("id") in t.recipients else None
+
+
 def _find(t: TenantState, ref: str, allowed: set[str] | None) -> Json:
+    oid = _candidate(t, ref)
+    if oid is not None:
+        view = recipient_view(t, oid)
+        if (allowed is None or view["RecipientTypeDetails"] in allowed) and _matches(view, ref):
+            return view
     for oid in _all_recipient_ids(t):
         view = recipient_view(t, oid)
         if (allowed is None or view["RecipientTypeDetails"] in allowed) and _matches(view, ref):
@@ -359,8 +372,14 @@ def _limit(items: list[Json], params: Json) -> list[Json]:
     return items[: int(size)]
 
 
+_MAX_SNAPSHOTS = 8
+
+
 def build_exchange_router(sb: Sandbox) -> APIRouter:
     r = APIRouter()
+    pages: dict[tuple[str, str], list[Json]] = {}
+    """Result sets being paged through, by (tenant, snapshot id in the skiptoken): later pages
+    come from the rows computed for the first page (stable, and not rebuilt per page)."""
 
     @r.post("/adminapi/beta/{tenant}/InvokeCommand")
     async def invoke(tenant: str, request: Request) -> JSONResponse:
@@ -378,21 +397,33 @@ def build_exchange_router(sb: Sandbox) -> APIRouter:
         except (ValueError, KeyError, TypeError):
             return _err(400, "Microsoft.Exchange.Admin.OData.Core.ODataServiceException",
                         "The request body must be {\"CmdletInput\": {\"CmdletName\", \"Parameters\"}}.")
-        try:
-            rows = Cmdlets(t).run(name, params)
-        except CmdletError as exc:
-            return _err(exc.status, exc.exception_type, exc.message)
         m = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("prefer", ""))
         size = max(1, int(m.group(1))) if m else 1000
         token = request.query_params.get("$skiptoken")
-        offset = int((decode_token(token) or {}).get("o", 0)) if token else 0
+        state = (decode_token(token) or {}) if token else {}
+        offset = int(state.get("o", 0))
+        snap = str(state.get("s") or "")
+        rows = pages.get((t.id, snap)) if snap else None
+        if rows is None:
+            try:
+                rows = Cmdlets(t).run(name, params)
+            except CmdletError as exc:
+                return _err(exc.status, exc.exception_type, exc.message)
+            snap = ""
+        if offset + size < len(rows) and not snap:
+            snap = uuid.uuid4().hex
+            pages[(t.id, snap)] = rows
+            while len(pages) > _MAX_SNAPSHOTS:
+                pages.pop(next(iter(pages)))
         base = str(request.base_url).rstrip("/")
         ctx = f"{base}/adminapi/beta/{t.id}/$metadata#Collection(Exchange.GenericHashTable)"
         out: Json = {"@odata.context": ctx,
                      "adminapi.warnings": []}
         if offset + size < len(rows):
             out["@odata.nextLink"] = (f"{base}/adminapi/beta/{tenant}/InvokeCommand?$skiptoken="
-                                      + encode_token({"o": offset + size}))
+                                      + encode_token({"o": offset + size, "s": snap}))
+        elif snap:
+            pages.pop((t.id, snap), None)
         out["value"] = rows[offset:offset + size]
         return JSONResponse(out)
 

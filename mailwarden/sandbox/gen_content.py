@@ -85,7 +85,7 @@ LURES = (
     ),
     (
         "Unusual sign-in activity detected",
-        "We detected unusual sign-in activity on your account. Please confirm your identity to avoid suspension.",  # noqa: E501
+        "We detected unusual sign-in activity on your account. Please confirm your identity to avoid suspension.",
     ),
     (
         "Your mailbox is almost full",
@@ -176,7 +176,7 @@ def phish_link(rng: random.Random, shown: str) -> tuple[str, str]:
     """(href, html anchor) whose visible text names ``shown`` while the href goes elsewhere."""
     host = rng.choice(PHISH_HOSTS)
     token = base64.urlsafe_b64encode(rng.randbytes(12)).decode().rstrip("=")
-    href = f"{'http' if host[0].isdigit() else 'https'}://{host}/{rng.choice(('owa', 'auth', 'view', 's'))}/{token}"  # noqa: E501
+    href = f"{'http' if host[0].isdigit() else 'https'}://{host}/{rng.choice(('owa', 'auth', 'view', 's'))}/{token}"
     return href, f'<a href="{href}">https://{shown}/</a>'
 
 

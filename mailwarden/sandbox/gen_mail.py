@@ -108,9 +108,9 @@ class _Ctx:
         rng = self.rng
         if domain == self.d.domain:
             return (
-                f"<{rng.choice(('BN8', 'MN2', 'SA1', 'DM6'))}PR{rng.randint(10, 99)}MB{rng.randint(1000, 9999)}"  # noqa: E501
+                f"<{rng.choice(('BN8', 'MN2', 'SA1', 'DM6'))}PR{rng.randint(10, 99)}MB{rng.randint(1000, 9999)}"
                 f"{base64.b32encode(rng.randbytes(10)).decode()}@{rng.choice(('BN8', 'MN2'))}PR"
-                f"{rng.randint(10, 99)}MB{rng.randint(1000, 9999)}.namprd{rng.randint(10, 19)}.prod.outlook.com>"  # noqa: E501
+                f"{rng.randint(10, 99)}MB{rng.randint(1000, 9999)}.namprd{rng.randint(10, 19)}.prod.outlook.com>"
             )
         return f"<{rng.getrandbits(64):x}.{rng.randint(1000, 99999)}@{domain}>"
 
@@ -171,7 +171,7 @@ def _headers(
                 "Received",
                 f"from {mta} ({ip}) by {tenant_mx.split('.')[0][:10].upper()}"
                 f".mail.protection.outlook.com ({rng.choice(('10.167', '10.152'))}.{rng.randint(0, 255)}."
-                f"{rng.randint(1, 254)}) with Microsoft SMTP Server (version=TLS1_3, cipher=TLS_AES_256_GCM_SHA384)"  # noqa: E501
+                f"{rng.randint(1, 254)}) with Microsoft SMTP Server (version=TLS1_3, cipher=TLS_AES_256_GCM_SHA384)"
                 f" id 15.20.{rng.randint(7000, 8999)}.{rng.randint(10, 60)}; {rfc2822(t)}",
             ),
             (
@@ -489,7 +489,7 @@ def _inbound(c: _Ctx, mid: str, phishing_rate: float, real: RealMail | None) -> 
         topic = rng.choice(("Contract renewal", "Meeting next week", "Project kickoff", "Site visit"))
         subject = rng.choice((f"Invitation: {topic}", f"RE: {topic}", topic))
         body = (
-            f"<html><body><p>Hi {name.split(' ')[0]},</p><p>Regarding {topic.lower()}: would Tuesday at 10:00 "  # noqa: E501
+            f"<html><body><p>Hi {name.split(' ')[0]},</p><p>Regarding {topic.lower()}: would Tuesday at 10:00 "
             f"work for you? I have sent a calendar invitation.</p><p>Best,<br>{frm[0]}</p></body></html>"
         )
     imid = c.imid(frm[1].split("@")[1])

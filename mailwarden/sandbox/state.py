@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mailwarden.sandbox.seed import GroundTruth, TenantSeed
-
 from mailwarden.sandbox.mail import MailboxState
+from mailwarden.sandbox.seed import GroundTruth, TenantSeed
 
 Json = dict[str, Any]
 

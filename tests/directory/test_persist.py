@@ -69,3 +69,40 @@ def test_a_failure_while_saving_keeps_the_previous_snapshot_directory_and_tokens
 def test_address_book_load_without_a_snapshot_says_so(store: Store) -> None:
     with store.session() as s, pytest.raises(LookupError, match="reconcile-licenses"):
         AddressBook.load(s, "22222222-2222-2222-2222-222222222222")
+
+
+def _tables(store: Store, tenant: str) -> tuple[set, set, set]:
+    from sqlalchemy import select
+
+    from mailwarden.store.models import DirectoryAddress, DirectoryObject, GroupMembership
+
+    with store.session() as s:
+        objs = {(o.object_id, o.kind, o.display_name, o.upn, o.mail, o.recipient_type, o.account_enabled,
+                 o.licensed, o.location, str(sorted((o.raw or {}).items())))
+                for o in s.scalars(select(DirectoryObject).where(DirectoryObject.tenant_id == tenant))}
+        addrs = set(s.execute(select(DirectoryAddress.address, DirectoryAddress.object_id,
+                                     DirectoryAddress.is_primary).where(DirectoryAddress.tenant_id == tenant)))
+        mems = set(s.execute(select(GroupMembership.group_id, GroupMembership.member_id,
+                                    GroupMembership.transitive).where(GroupMembership.tenant_id == tenant)))
+    return objs, addrs, mems
+
+
+def test_a_delta_snapshot_writes_the_same_tables_as_a_full_save(store: Store, tmp_path: Path) -> None:
+    state = small_state()
+    _save(store, state)
+    new = state.copy()
+    new.users["ann"]["proxyAddresses"] = ["SMTP:ann@contoso.com", "smtp:ann2@contoso.com"]
+    del new.users["dis"]
+    new.members = {**state.members, "fin": {"sec", "unlic"}, "sec": {"all"}}  # bob leaves, una joins
+    new.recipient_types = {**state.recipient_types, "shared": "UserMailbox"}  # untouched by the delta
+    new.touched = {"ann", "dis", "fin", "sec"}
+    _save(store, new)
+    full = Store(f"sqlite:///{tmp_path / 'full.sqlite'}")
+    full.migrate()
+    plain = new.copy()
+    assert plain.touched is None
+    _save(full, plain)
+    assert _tables(store, state.tenant_id) == _tables(full, state.tenant_id)
+    with store.session() as s:
+        book = AddressBook.load(s, state.tenant_id)
+    assert book.resolve("ann2@contoso.com") == {"ann"} and book.resolve("dee@contoso.com") == set()

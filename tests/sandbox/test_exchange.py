@@ -130,3 +130,24 @@ def test_exchange_needs_manage_as_app_role(sb: Sandbox, server: SandboxServer) -
                    headers={"Authorization": f"Bearer {tok}"},
                    json={"CmdletInput": {"CmdletName": "Get-Mailbox"}})
     assert r.status_code == 403
+
+
+def test_paging_serves_later_pages_from_the_first_pages_result_set(exo: httpx.Client, sb: Sandbox) -> None:
+    first = invoke(exo, "Get-Recipient", headers={"Prefer": "odata.maxpagesize=2"}).json()
+    t = sb.find_tenant(TENANT_A)
+    assert t is not None
+    with t.lock:  # a recipient of the first page disappears while the client pages on
+        t.recipients.pop(first["value"][0]["ExternalDirectoryObjectId"])
+    seen, body = list(first["value"]), first
+    while "@odata.nextLink" in body:
+        body = exo.post(body["@odata.nextLink"], headers={"Prefer": "odata.maxpagesize=2"},
+                        json={"CmdletInput": {"CmdletName": "Get-Recipient", "Parameters": {}}}).json()
+        seen += body["value"]
+    assert len({r["ExternalDirectoryObjectId"] for r in seen}) == len(seen) == 6
+
+
+def test_get_recipient_by_object_id_upn_and_alias(exo: httpx.Client) -> None:
+    for ref in (BOB, "bob@contoso.example", "BOB@CONTOSO.EXAMPLE"):
+        rows = invoke(exo, "Get-Recipient", {"Identity": ref}).json()["value"]
+        assert [r["ExternalDirectoryObjectId"] for r in rows] == [BOB]
+    assert invoke(exo, "Get-Recipient", {"Identity": "nobody@contoso.example"}).status_code == 404

@@ -14,6 +14,7 @@ from mailwarden.store.repositories.audit import (
 from mailwarden.store.repositories.directory import (
     DirectoryCounts,
     addresses_of,
+    apply_directory_changes,
     clear_delta_token,
     count_directory_objects,
     get_delta_token,
@@ -86,6 +87,7 @@ __all__ = [
     "add_findings",
     "addresses_of",
     "append_playbook_step",
+    "apply_directory_changes",
     "begin_action",
     "claim_message",
     "clear_delta_token",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from mailwarden.store.models import DeltaToken, DirectoryAddress, DirectoryObject, GroupMembership
@@ -69,10 +69,7 @@ def save_directory(
         bulk_insert(session, DirectoryObject, chunk)
         n_objects += len(chunk)
 
-    merged: dict[tuple[str, str], bool] = {}
-    for a in addresses:
-        key = (str(a["address"]).strip().lower(), str(a["object_id"]))
-        merged[key] = merged.get(key, False) or bool(a.get("is_primary", False))
+    merged = _merge_addresses(addresses)
     address_rows = (
         {"tenant_id": tenant_id, "address": addr, "object_id": oid, "is_primary": primary}
         for (addr, oid), primary in merged.items()
@@ -90,6 +87,68 @@ def save_directory(
         bulk_insert(session, GroupMembership, chunk)
     session.flush()
     return DirectoryCounts(n_objects, len(merged), len(unique_members))
+
+
+def apply_directory_changes(
+    session: Session,
+    tenant_id: str,
+    upserts: Iterable[Mapping[str, Any]],
+    deletes: Iterable[str] = (),
+    addresses: Iterable[Mapping[str, Any]] = (),
+    added_memberships: Iterable[Mapping[str, Any]] = (),
+    removed_memberships: Iterable[Mapping[str, Any]] = (),
+    *,
+    synced_at: datetime | None = None,
+) -> DirectoryCounts:
+    """Change only part of the tenant's stored directory (the delta path; ``save_directory`` replaces).
+
+    Objects: the rows of ``upserts`` (as for ``save_directory``) replace those with their ids,
+    and the ``deletes`` (object ids) go. Addresses: those of upserted and deleted objects are
+    replaced by the ``addresses`` given for upserted objects (others ignored). Memberships:
+    every row naming a deleted object (as group or member) goes, then ``removed_memberships``
+    go and ``added_memberships`` are added (existing ones kept). Counts the rows written.
+    """
+    synced_at = synced_at or utcnow()
+    rows = list(_object_rows(tenant_id, upserts, synced_at))
+    upserted = {r["object_id"] for r in rows}
+    gone = {str(d) for d in deletes}
+    for ids in chunks(sorted(upserted | gone)):
+        session.execute(delete(DirectoryObject).where(
+            DirectoryObject.tenant_id == tenant_id, DirectoryObject.object_id.in_(ids)))
+        session.execute(delete(DirectoryAddress).where(
+            DirectoryAddress.tenant_id == tenant_id, DirectoryAddress.object_id.in_(ids)))
+    for ids in chunks(sorted(gone)):
+        for col in (GroupMembership.group_id, GroupMembership.member_id):
+            session.execute(delete(GroupMembership).where(GroupMembership.tenant_id == tenant_id, col.in_(ids)))
+    for chunk in chunks(rows):
+        bulk_insert(session, DirectoryObject, chunk)
+    merged = _merge_addresses(a for a in addresses if str(a["object_id"]) in upserted)
+    for chunk in chunks({"tenant_id": tenant_id, "address": addr, "object_id": oid, "is_primary": primary}
+                        for (addr, oid), primary in merged.items()):
+        bulk_insert(session, DirectoryAddress, chunk)
+    by_kind: dict[bool, set[tuple[str, str]]] = {False: set(), True: set()}
+    for m in removed_memberships:
+        by_kind[bool(m.get("transitive", False))].add((str(m["group_id"]), str(m["member_id"])))
+    for transitive, pairs in by_kind.items():
+        for chunk in chunks(sorted(pairs)):
+            session.execute(delete(GroupMembership).where(
+                GroupMembership.tenant_id == tenant_id, GroupMembership.transitive == transitive,
+                tuple_(GroupMembership.group_id, GroupMembership.member_id).in_(chunk)))
+    added = {(str(m["group_id"]), str(m["member_id"]), bool(m.get("transitive", False)))
+             for m in added_memberships}
+    for chunk in chunks({"tenant_id": tenant_id, "group_id": g, "member_id": m, "transitive": t}
+                        for g, m, t in sorted(added)):
+        insert_ignore(session, GroupMembership, chunk, ["tenant_id", "group_id", "member_id", "transitive"])
+    session.flush()
+    return DirectoryCounts(len(rows), len(merged), len(added))
+
+
+def _merge_addresses(addresses: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], bool]:
+    merged: dict[tuple[str, str], bool] = {}
+    for a in addresses:
+        key = (str(a["address"]).strip().lower(), str(a["object_id"]))
+        merged[key] = merged.get(key, False) or bool(a.get("is_primary", False))
+    return merged
 
 
 def _object_rows(

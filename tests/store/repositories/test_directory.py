@@ -123,3 +123,48 @@ def test_delta_token_set_replace_and_clear(store: Store) -> None:
         clear_delta_token(s, "t1", "users")
         assert get_delta_token(s, "t1", "users") is None
         assert get_delta_token(s, "t2", "users") == "https://graph/delta?token=other"
+
+
+def _dump(store: Store, tenant: str) -> tuple[set[Any], set[Any], set[Any]]:
+    with store.session() as s:
+        objs = {(o.object_id, o.kind, o.display_name, o.mail, o.licensed, str(o.raw))
+                for o in list_directory_objects(s, tenant)}
+        addrs = {(a.address, a.object_id, a.is_primary) for o in objs for a in addresses_of(s, tenant, o[0])}
+        mems = {(g, m, t) for g in ("g1", "g2") for t in (False, True)
+                for m in group_members(s, tenant, g, transitive=t)}
+    return objs, addrs, mems
+
+
+def test_incremental_changes_give_the_same_directory_as_a_full_replace(store: Store) -> None:
+    from mailwarden.store.repositories import apply_directory_changes
+
+    def obj(i: int, name: str) -> dict[str, Any]:
+        return _user(i, display_name=name, raw={"id": i, "name": name})
+
+    def addr(i: int, local: str, primary: bool = True) -> dict[str, Any]:
+        return {"address": f"{local}@Contoso.example", "object_id": _user(i)["object_id"], "is_primary": primary}
+
+    def mem(g: str, i: int, t: bool = False) -> dict[str, Any]:
+        return {"group_id": g, "member_id": _user(i)["object_id"], "transitive": t}
+
+    groups = [{"object_id": g, "kind": "group", "display_name": g} for g in ("g1", "g2")]
+    before = [obj(i, f"u{i}") for i in range(5)] + groups
+    with store.session() as s:
+        save_directory(s, "t-inc", before, [addr(i, f"u{i}") for i in range(5)],
+                       [mem("g1", 0), mem("g1", 1), mem("g2", 2), mem("g2", 3, True)])
+    # final directory: user 1 deleted (its membership goes with it), user 2 renamed with an alias,
+    # user 5 added to g2 (an already stored membership re-added and an absent one removed are no-ops).
+    after_objs = [obj(0, "u0"), obj(2, "u2-new"), obj(3, "u3"), obj(4, "u4"), obj(5, "u5"), *groups]
+    after_addrs = [addr(0, "u0"), addr(2, "u2"), addr(2, "alias2", False), addr(3, "u3"), addr(4, "u4"),
+                   addr(5, "u5")]
+    after_mems = [mem("g1", 0), mem("g2", 2), mem("g2", 3, True), mem("g2", 5)]
+    with store.session() as s:
+        counts = apply_directory_changes(
+            s, "t-inc", [o for o in after_objs if o["object_id"] in {_user(2)["object_id"], _user(5)["object_id"]}],
+            [_user(1)["object_id"]], after_addrs, [mem("g2", 5), mem("g2", 3, True)], [mem("g1", 9)])
+        save_directory(s, "t-full", after_objs, after_addrs, after_mems)
+    assert counts.objects == 2 and counts.addresses == 3
+    assert _dump(store, "t-inc") == _dump(store, "t-full")
+    with store.session() as s:
+        assert resolve_address(s, "t-inc", "u1@contoso.example") == []
+        assert group_members(s, "t-inc", "g1") == [_user(0)["object_id"]]

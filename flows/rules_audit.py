@@ -1,0 +1,82 @@
+"""Flow ``rules-audit``: watch every mailbox's inbox rules and forwarding for takeover persistence.
+
+Entrypoint: ``flows/rules_audit.py:rules_audit`` (scheduled per tenant, e.g. hourly).
+
+1. list the tenant's mailboxes (address book, else Get-Mailbox) and their forwarding (Get-Mailbox, once);
+2. per mailbox (one task each, ``concurrency`` at a time): Graph messageRules (not in the china
+   cloud) and Exchange rules with hidden ones; a rule Exchange shows and Graph does not is hidden;
+3. score each rule and the forwarding, compare with the last snapshot, store the new snapshot;
+4. every NEW or CHANGED rule/forwarding at or above ``threshold`` and not known good emits the
+   Prefect event ``mailwarden.rule.suspicious`` (which triggers ``takeover-response``);
+5. a table artifact lists all currently suspicious ones, forwarding campaigns are one line each,
+   and the new ones are notified through the ``notify`` block.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
+
+from mailwarden.takeover import parse_level
+from tasks.directory import connect_tenant
+from tasks.notify import notify_task
+from tasks.rules import audit_mailbox, plan_audit, publish_rules_report
+
+
+@flow(name="rules-audit", log_prints=False, validate_parameters=True)
+def rules_audit(
+    tenant: str,
+    mailboxes: list[str] | None = None,
+    threshold: str = "medium",
+    notify: str | None = None,
+    concurrency: int = 8,
+) -> dict[str, Any]:
+    """Audit inbox rules and forwarding of ``tenant``; events for new suspicious ones.
+
+    Args:
+        tenant: The tenant's block name or primary domain.
+        mailboxes: Mailbox ids or addresses to audit (default: every mailbox of the address book).
+        threshold: Lowest risk level reported: low, medium or high.
+        notify: Name of a Prefect notification block told about new suspicious rules.
+        concurrency: Mailboxes audited at the same time.
+    """
+    level = str(parse_level(threshold))
+    if not 1 <= concurrency <= 64:
+        raise ValueError("concurrency must be between 1 and 64")
+    log = get_run_logger()
+    block = connect_tenant(tenant)
+    with block.graph_client("basic") as graph, block.exchange_client("basic") as exchange:
+        plan = plan_audit(block, graph, exchange, mailboxes)
+        results: list[dict[str, Any]] = []
+        failed: list[str] = []
+        runner: ThreadPoolTaskRunner[Any]
+        with ThreadPoolTaskRunner(max_workers=concurrency) as runner:
+            futures: dict[str, Any] = {mb: runner.submit(cast(Any, audit_mailbox), parameters={
+                "block": block, "graph": graph, "exchange": exchange, "mailbox_id": mb,
+                "forwarding": plan.forwarding.get(mb), "context": quote(plan.context),
+                "message_rules": plan.message_rules, "threshold": level}) for mb in plan.mailboxes}
+            for mb, fut in futures.items():
+                try:
+                    results.append(fut.result())
+                except Exception as exc:  # noqa: BLE001 - one mailbox failing is reported, the rest kept
+                    log.error("mailbox %s could not be audited: %s", mb, type(exc).__name__)
+                    failed.append(mb)
+    report = publish_rules_report(block, results, level, failed, plan.notes)
+    notified = False
+    if report["new"] or report["campaign_lines"]:
+        lines = [f"- {f['mailbox']} {f['rule_key']} ({f['risk']}): {'; '.join(f['reasons'][:3])}"
+                 for f in report["new"]]
+        body = "\n".join([f"New suspicious inbox rules/forwarding in {block.primary_domain}:", *lines,
+                          *report["campaign_lines"]])
+        if report["new"]:
+            notified = notify_task(notify, f"mailwarden: {len(report['new'])} new suspicious rule(s)", body)
+    out = {"tenant": block.primary_domain, "mailboxes": len(plan.mailboxes), "failed": failed,
+           "suspicious": report["suspicious"], "new": report["new"], "campaigns": report["campaigns"],
+           "notes": plan.notes, "notified": notified,
+           "emitted": sum(r.get("emitted", 0) for r in results)}
+    if failed:
+        raise RuntimeError(f"{len(failed)} mailbox(es) could not be audited: {', '.join(failed[:10])}")
+    return out

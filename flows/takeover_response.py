@@ -1,0 +1,169 @@
+"""Flow ``takeover-response``: contain a suspected account takeover, step by step, audited.
+
+Entrypoint: ``flows/takeover_response.py:takeover_response``, triggered by the event
+``mailwarden.rule.suspicious`` (see :func:`takeover_trigger`) or run by hand.
+
+Input is checked before anything is touched (unknown user, user of another tenant, malformed
+evidence -> ValueError). Steps run in the given order; ``auto`` steps run at once, ``ask`` steps
+wait for one approval (``ApprovalInput`` through the Prefect UI/API: approve, skip named steps, or
+reject) until ``approval_timeout`` seconds pass, then count as rejected. Each step is idempotent
+and recorded in the audit log, so running the playbook again changes nothing. Identity steps
+need the tenant's advanced app; without it they are reported "skipped: needs advanced
+permissions". Admin accounts are never disabled. The reset password is random, never logged,
+stored or sent anywhere: the help desk hands the user a new one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+from prefect.flow_runs import FlowPauseTimeout, pause_flow_run
+from prefect.input import RunInput
+
+from mailwarden.takeover import DEFAULT_AUTO, STEPS, Playbook, StepResult, validate_evidence, validate_steps
+from tasks.common import current_flow_run_id, store_for
+from tasks.directory import connect_tenant
+from tasks.notify import notify_task
+from tasks.takeover import finish_run, publish_summary, record_step, resolve_user, rule_context, run_step, start_run
+
+APPROVAL_POLL_SECONDS = 5
+READ_ONLY_STEPS = frozenset({"review_sent_items"})
+
+
+class ApprovalInput(RunInput):
+    """The approver's answer: approve (optionally skipping named steps) or reject."""
+
+    approve: bool = True
+    skip: list[str] = []
+    comment: str = ""
+
+
+def takeover_trigger(enabled: bool = True) -> DeploymentEventTrigger:
+    """The trigger that runs ``takeover-response`` for each ``mailwarden.rule.suspicious`` event."""
+    return DeploymentEventTrigger(
+        name="takeover-on-suspicious-rule",
+        enabled=enabled,
+        expect={"mailwarden.rule.suspicious"},
+        match={"prefect.resource.id": "mailwarden.tenant.*"},
+        parameters={
+            "tenant": "{{ event.payload.tenant }}",
+            "user": "{{ event.payload.user }}",
+            "evidence": "{{ event.payload }}",  # a single expression: Prefect renders it as JSON (a dict)
+        },
+    )
+
+
+def _plan_modes(steps: list[str], mode: str, auto_steps: list[str] | None) -> set[str]:
+    if mode == "auto":
+        return set(steps)
+    if mode == "ask":
+        return {s for s in steps if s in READ_ONLY_STEPS}
+    auto = set(validate_steps(auto_steps)) if auto_steps is not None else set(DEFAULT_AUTO)
+    return (auto | READ_ONLY_STEPS) & set(steps)
+
+
+def _ask(ask: list[str], timeout: int) -> tuple[set[str], str]:
+    """Pause for one ApprovalInput; the approved steps and a description of the decision."""
+    try:
+        answer = pause_flow_run(wait_for_input=ApprovalInput, timeout=timeout, poll_interval=APPROVAL_POLL_SECONDS)
+    except FlowPauseTimeout:
+        return set(), f"no answer within {timeout}s: {', '.join(ask)} not run"
+    if answer is None or not answer.approve:
+        reason = f" ({answer.comment[:200]})" if answer is not None and answer.comment else ""
+        return set(), f"rejected{reason}"
+    unknown = [s for s in answer.skip if s not in STEPS]
+    if unknown:
+        get_run_logger().warning("approval names unknown steps to skip: %s", unknown)
+    approved = {s for s in ask if s not in set(answer.skip)}
+    return approved, "approved" + (f", skipping {', '.join(sorted(set(ask) - approved))}"
+                                   if set(ask) - approved else "")
+
+
+@flow(name="takeover-response", log_prints=False, validate_parameters=True)
+def takeover_response(
+    tenant: str,
+    user: str,
+    evidence: dict[str, Any] | None = None,
+    steps: list[str] | None = None,
+    mode: Literal["policy", "auto", "ask"] = "policy",
+    auto_steps: list[str] | None = None,
+    approval_timeout: int = 3600,
+    demo_auto_approve: bool = False,
+    protected_upns: list[str] | None = None,
+    threshold: str = "medium",
+    notify: str | None = None,
+) -> dict[str, Any]:
+    """Contain a suspected takeover of ``user``: rules, forwarding, sessions, password, account, sent items.
+
+    Args:
+        tenant: The tenant's block name or primary domain.
+        user: The user's object id or UPN.
+        evidence: Why (e.g. the ``mailwarden.rule.suspicious`` payload: rule_key, reasons, first_seen).
+        steps: Ordered steps (default: all, in the standard order).
+        mode: ``policy`` (``auto_steps`` run at once, the rest ask), ``auto`` (all at once), ``ask`` (all ask).
+        auto_steps: Steps run without approval in ``policy`` mode (default: rules, forwarding, sessions).
+        approval_timeout: Seconds to wait for an approval before treating it as rejected.
+        demo_auto_approve: Approve the ask steps without waiting (demos only).
+        protected_upns: Admin UPNs never disabled, when directory roles cannot be read.
+        threshold: Lowest risk of a rule that is removed.
+        notify: Name of a Prefect notification block told what was done.
+    """
+    steps = validate_steps(list(STEPS) if steps is None else steps)
+    ev = validate_evidence(evidence)
+    if approval_timeout < 1:
+        raise ValueError("approval_timeout must be positive")
+    auto = _plan_modes(steps, mode, auto_steps)
+    block = connect_tenant(tenant)
+    store = store_for(block)
+    with block.graph_client("basic") as graph, block.exchange_client("basic") as exchange:
+        target = resolve_user(block, graph, user, ev)
+        admin = block.graph_client("advanced") if block.advanced_app is not None else None
+        try:
+            run_id = start_run(block, target["id"], ev, current_flow_run_id(),
+                               "event" if ev.get("rule_key") else "manual")
+            playbook = Playbook(
+                block.tenant_id, target["id"], target["upn"], graph, exchange, store, ev,
+                rule_context(target["domains"]), graph_admin=admin,
+                message_rules=block.endpoints().supports_message_rules, threshold=threshold,
+                flow_run_id=current_flow_run_id(),
+                protected_upns=frozenset(u.lower() for u in protected_upns or ()))
+            done, decision, approved = [], "not needed (all steps auto)", None
+            for step in steps:
+                if step in auto:
+                    approval = "auto"
+                else:
+                    if approved is None:
+                        ask = [s for s in steps if s not in auto]
+                        if demo_auto_approve:
+                            approved, decision = set(ask), "auto-approved (demo)"
+                        else:
+                            approved, decision = _ask(ask, approval_timeout)
+                    if step not in approved:
+                        res = StepResult(step, "skipped", f"not approved: {decision}").to_dict()
+                        record_step(block, run_id, res)
+                        done.append(res)
+                        continue
+                    approval = "demo-auto-approve" if demo_auto_approve else "approved"
+                try:
+                    res = run_step(playbook, step, approval)
+                except Exception as exc:  # noqa: BLE001 - a failed step is reported, later steps still run
+                    get_run_logger().error("step %s failed: %s: %s", step, type(exc).__name__, str(exc)[:300])
+                    res = StepResult(step, "failed", f"{type(exc).__name__}: {str(exc)[:200]}").to_dict()
+                record_step(block, run_id, res)
+                done.append(res)
+        finally:
+            if admin is not None:
+                admin.close()
+    failed = [s["step"] for s in done if s["result"] == "failed"]
+    finish_run(block, run_id, "failed" if failed else "done")
+    publish_summary(block, target, done, decision)
+    body = "\n".join([f"Takeover response for {target['upn']} in {block.primary_domain} ({decision}):",
+                      *[f"- {s['step']}: {s['result']} {s['detail']}" for s in done]])
+    notified = notify_task(notify, f"mailwarden: takeover response for {target['upn']}", body)
+    out = {"tenant": block.primary_domain, "user": target["id"], "upn": target["upn"], "run_id": run_id,
+           "decision": decision, "steps": done, "notified": notified}
+    if failed:
+        raise RuntimeError(f"takeover response steps failed: {', '.join(failed)}")
+    return out

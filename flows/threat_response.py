@@ -1,0 +1,203 @@
+"""Flows ``threat-response`` (search and purge) and ``restore`` (undo it).
+
+Entrypoints: ``flows/threat_response.py:threat_response`` and ``flows/threat_response.py:restore``.
+
+threat-response, step by step:
+
+1. search every protected mailbox (or the chosen ones) for a link, attachment hash, sender,
+   header, keyword or Internet message id, in every folder and subfolder (one task per mailbox);
+2. publish a preview table: each copy with its mailbox, folder and read state;
+3. unless ``approval="auto"``, pause for an :class:`ApprovalInput` (approve/reject, optionally
+   narrowing the mailboxes) -- resume from the UI or ``resume_flow_run``;
+4. apply the action (quarantine, move to junk, soft or hard delete) to every copy: each one is
+   audited with its new message id and happens once per scope, however often the flow runs.
+
+restore moves what a run quarantined, junked or soft-deleted back to the original folders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel
+
+from mailwarden.directory import AddressBook
+from mailwarden.mailbox import MessageQuery
+from tasks.common import current_flow_run_id, load_tenant, store_for
+from tasks.remediation import act_on_mailbox, restore_actions, search_mailbox
+from tasks.scan import protected_mailboxes
+
+ResponseAction = Literal["quarantine", "move_to_junk", "soft_delete", "hard_delete"]
+
+
+class ThreatQuery(BaseModel):
+    """What identifies the threat; every given field must match."""
+
+    internet_message_id: str | None = None
+    sender: str | None = None
+    subject: str | None = None
+    keyword: str | None = None
+    link: str | None = None
+    attachment_sha256: str | None = None
+    header_name: str | None = None
+    header_value: str | None = None
+
+    def to_query(self) -> MessageQuery:
+        if bool(self.header_name) != bool(self.header_value):
+            raise ValueError("header_name and header_value go together")
+        header = (self.header_name, self.header_value) if self.header_name and self.header_value else None
+        q = MessageQuery(self.internet_message_id, self.sender, self.subject, self.keyword, self.link,
+                         self.attachment_sha256, header)
+        if q.is_empty():
+            raise ValueError("give at least one search criterion")
+        return q
+
+
+class ApprovalInput(RunInput):
+    """The operator's answer to a threat-response preview."""
+
+    decision: Literal["approve", "reject"]
+    mailboxes: list[str] | None = None
+    """Act only on these mailboxes (ids) of the preview; None: all."""
+    approver: str | None = None
+
+
+def _mailboxes(block: Any, chosen: list[str] | None) -> list[str]:
+    with store_for(block).session() as s:
+        book = AddressBook.load(s, block.tenant_id)
+    if not chosen:
+        return protected_mailboxes(book)
+    out = []
+    for ref in chosen:
+        mb = ref if ref in book.objects.index else book.mailbox_of(ref)
+        if mb is None:
+            raise ValueError(f"{ref!r} is not a mailbox of {block.primary_domain}")
+        out.append(mb)
+    return sorted(set(out))
+
+
+def _run_per_mailbox(runner: ThreadPoolTaskRunner, task: Any, items: list[dict[str, Any]]) -> list[Any]:
+    futures = [runner.submit(task, params) for params in items]
+    return [f.result() for f in futures]
+
+
+@flow(name="threat-response", validate_parameters=True)
+def threat_response(
+    tenant: str,
+    query: ThreatQuery,
+    action: ResponseAction = "quarantine",
+    mailboxes: list[str] | None = None,
+    approval: Literal["auto", "ask"] = "ask",
+    approval_timeout: int = 3600,
+    approval_poll_seconds: int = 10,
+    reason: str = "threat response",
+    scope: str | None = None,
+    concurrency: int = 8,
+) -> dict[str, Any]:
+    """Find every copy of a threat in the tenant's mailboxes, preview, (await approval,) act.
+
+    Args:
+        tenant: The tenant's block name or primary domain.
+        query: What to search for (link, attachment hash, sender, header, keyword, message id).
+        action: quarantine (default), move_to_junk, soft_delete or hard_delete.
+        mailboxes: Mailbox ids or addresses to search (None: every people and shared mailbox).
+        approval: ``auto`` acts at once; ``ask`` pauses for an :class:`ApprovalInput`.
+        approval_timeout: Seconds to wait for the approval before giving up (nothing is done).
+        approval_poll_seconds: How often the paused run checks for the answer.
+        reason: Recorded in the audit log.
+        scope: Idempotency scope (default: derived from the query): the same scope never acts twice.
+        concurrency: Mailboxes searched / acted on at once.
+    """
+    q = query.to_query()
+    log = get_run_logger()
+    block = load_tenant(tenant)
+    run_id = current_flow_run_id()
+    scope = scope or "threat:" + hashlib.sha256(q.describe().encode()).hexdigest()[:24]
+    targets = _mailboxes(block, mailboxes)
+    runner: Any = ThreadPoolTaskRunner(max_workers=concurrency)
+    with block.graph_client("basic") as client, runner:
+        found = _run_per_mailbox(runner, search_mailbox,
+                                 [{"client": client, "mailbox_id": mb, "query": q} for mb in targets])
+        hits = [h for f in found for h in f["hits"]]
+        errors = {f["mailbox"]: f["error"] for f in found if f["error"]}
+        create_table_artifact(
+            [{k: h[k] for k in ("mailbox", "folder", "isRead", "subject", "receivedDateTime", "internetMessageId")}
+             for h in hits] or [{"mailbox": "(no copies found)"}],
+            key="threat-response-preview",
+            description=f"{len(hits)} copies in {len({h['mailbox'] for h in hits})} mailboxes for: {q.describe()}")
+        log.info("threat %s: %d copies in %d mailboxes (%d mailboxes unreadable)", q.describe(), len(hits),
+                 len({h["mailbox"] for h in hits}), len(errors))
+        base = {"tenant_id": block.tenant_id, "scope": scope, "query": q.describe(), "found": len(hits),
+                "mailboxes_with_copies": sorted({h["mailbox"] for h in hits}), "search_errors": errors}
+        if not hits:
+            return {**base, "status": "nothing-found", "results": []}
+        approved_by = "auto"
+        if approval == "ask":
+            from prefect.exceptions import FlowPauseTimeout
+
+            try:
+                answer = pause_flow_run(wait_for_input=ApprovalInput, timeout=approval_timeout,
+                                        poll_interval=approval_poll_seconds)
+            except FlowPauseTimeout:
+                return {**base, "status": "approval-timed-out", "results": []}
+            assert answer is not None
+            if answer.decision != "approve":
+                log.info("threat response rejected by %s", answer.approver or "operator")
+                return {**base, "status": "rejected", "results": []}
+            approved_by = f"approved:{answer.approver or 'operator'}"
+            if answer.mailboxes is not None:
+                keep = set(answer.mailboxes)
+                hits = [h for h in hits if h["mailbox"] in keep]
+        by_mailbox: dict[str, list[dict[str, Any]]] = {}
+        for h in hits:
+            by_mailbox.setdefault(h["mailbox"], []).append(h)
+        acted = _run_per_mailbox(runner, act_on_mailbox, [
+            {"client": client, "block": block, "mailbox_id": mb, "hits": hs, "action": action,
+             "actor": "threat-response", "reason": reason, "approval": approved_by, "flow_run_id": run_id,
+             "scope": scope} for mb, hs in sorted(by_mailbox.items())])
+    results = [r for rs in acted for r in rs]
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["result"]] = counts.get(r["result"], 0) + 1
+    create_markdown_artifact("\n".join([
+        f"# Threat response on {block.primary_domain}", "", f"Query: `{q.describe()}`", "",
+        f"Action **{action}** ({approved_by}) on {len(results)} copies in {len(by_mailbox)} mailboxes: "
+        + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), "",
+        f"Undo with flow `restore` and `flow_run_id={run_id}`." if action != "hard_delete" else
+        "Hard deletes cannot be undone."]), key="threat-response-summary")
+    return {**base, "status": "done", "action": action, "counts": counts, "results": results,
+            "flow_run_id": run_id}
+
+
+
+
+@flow(name="restore", validate_parameters=True)
+def restore(
+    tenant: str,
+    flow_run_id: str | None = None,
+    action_ids: list[int] | None = None,
+    reason: str = "restore",
+) -> dict[str, Any]:
+    """Undo the quarantine / junk / soft-delete actions of a flow run (or the given action ids).
+
+    Each message goes back to its original folder; audited and idempotent (a second restore
+    does nothing).
+    """
+    if not flow_run_id and not action_ids:
+        raise ValueError("give the flow_run_id to undo, or action_ids")
+    block = load_tenant(tenant)
+    with block.graph_client("basic") as client:
+        results = restore_actions(client, block, flow_run_id, action_ids, "restore", reason,
+                                  current_flow_run_id())
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["result"]] = counts.get(r["result"], 0) + 1
+    create_table_artifact(results or [{"result": "(nothing to restore)"}], key="restore-results",
+                          description=f"restore of {flow_run_id or action_ids}")
+    return {"tenant_id": block.tenant_id, "counts": counts, "results": results}

@@ -1,0 +1,189 @@
+"""Reading mailboxes: page through messages with only what detection needs, and search them.
+
+A search (:class:`MessageQuery`) goes mailbox-wide (``/users/{id}/messages``: every visible folder,
+subfolders included). What Graph can filter server-side (Internet message id, sender, subject) is
+sent as ``$filter``, a keyword as ``$search``; every criterion is then checked again locally, so
+links, attachment hashes and headers (which Graph cannot filter on) work the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from mailwarden.graph import GraphClient
+
+MESSAGE_SELECT = ",".join((
+    "id", "internetMessageId", "parentFolderId", "receivedDateTime", "subject", "from", "sender",
+    "replyTo", "toRecipients", "body", "bodyPreview", "internetMessageHeaders", "isRead",
+    "hasAttachments",
+))  # fmt: skip
+"""The ``$select`` of a scan: what :func:`mailwarden.detection.classify` reads (attachments are expanded)."""
+MESSAGE_EXPAND = "attachments"
+
+
+def mailbox_path(mailbox_id: str) -> str:
+    """``/users/{id}`` with the id URL-quoted."""
+    return f"/users/{quote(mailbox_id, safe='@')}"
+
+
+def _odata_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iter_messages(
+    client: GraphClient,
+    mailbox_id: str,
+    *,
+    since: datetime | None = None,
+    folder: str | None = None,
+    select: str = MESSAGE_SELECT,
+    page_size: int = 250,
+    expand: str | None = MESSAGE_EXPAND,
+    filter: str | None = None,
+    search: str | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Lazily yield a mailbox's messages (all visible folders, or one ``folder`` id / well-known name).
+
+    ``since`` keeps messages received at or after it. ``filter``/``search`` add raw OData options.
+    """
+    base = mailbox_path(mailbox_id)
+    path = f"{base}/mailFolders/{quote(folder, safe='')}/messages" if folder else f"{base}/messages"
+    params: dict[str, Any] = {"$top": str(max(1, min(page_size, 1000)))}
+    if select:
+        params["$select"] = select
+    if expand:
+        params["$expand"] = expand
+    clauses = [f"receivedDateTime ge {_iso(since)}"] if since is not None else []
+    if filter:
+        clauses.append(filter)
+    if search is not None:
+        if clauses:
+            raise ValueError("$search cannot be combined with $filter (or since)")
+        params["$search"] = '"' + search.replace('"', " ") + '"'
+    elif clauses:
+        params["$filter"] = " and ".join(clauses)
+    yield from client.iter_pages(path, params=params)
+
+
+@dataclass(frozen=True)
+class MessageQuery:
+    """What to look for; every given criterion must match (AND)."""
+
+    internet_message_id: str | None = None
+    sender: str | None = None
+    subject: str | None = None
+    keyword: str | None = None
+    """In the subject or the body (case-insensitive)."""
+    link: str | None = None
+    """A URL (or part of one) found in the body."""
+    attachment_sha256: str | None = None
+    header: tuple[str, str] | None = None
+    """(name, value): an Internet header whose value contains ``value``."""
+
+    def is_empty(self) -> bool:
+        return not any((self.internet_message_id, self.sender, self.subject, self.keyword, self.link,
+                        self.attachment_sha256, self.header))
+
+    def describe(self) -> str:
+        """A short stable text of the criteria (for scopes and reports)."""
+        parts = [f"{k}={v}" for k, v in sorted(vars(self).items()) if v]
+        return "; ".join(parts)
+
+
+def _address(obj: Any) -> str:
+    if isinstance(obj, dict):
+        return str((obj.get("emailAddress") or {}).get("address") or "").lower()
+    return ""
+
+
+def attachment_sha256(attachment: dict[str, Any]) -> str | None:
+    """SHA-256 (hex) of a file attachment's decoded ``contentBytes``, if present."""
+    raw = attachment.get("contentBytes")
+    if not isinstance(raw, str):
+        return None
+    try:
+        return hashlib.sha256(base64.b64decode(raw, validate=False)).hexdigest()
+    except (ValueError, TypeError):
+        return None
+
+
+def matches(message: dict[str, Any], query: MessageQuery) -> bool:
+    """Whether a message (Graph JSON) satisfies every criterion of ``query``."""
+    if query.internet_message_id and message.get("internetMessageId") != query.internet_message_id:
+        return False
+    if query.sender:
+        want = query.sender.lower()
+        if want not in (_address(message.get("from")), _address(message.get("sender"))):
+            return False
+    subject = str(message.get("subject") or "")
+    if query.subject and query.subject.lower() not in subject.lower():
+        return False
+    body = str((message.get("body") or {}).get("content") or message.get("bodyPreview") or "")
+    if query.keyword and query.keyword.lower() not in (subject + "\n" + body).lower():
+        return False
+    if query.link and query.link.lower() not in body.lower():
+        return False
+    if query.attachment_sha256:
+        want = query.attachment_sha256.lower()
+        atts = message.get("attachments") or []
+        if not any(isinstance(a, dict) and attachment_sha256(a) == want for a in atts):
+            return False
+    if query.header:
+        name, value = query.header[0].lower(), query.header[1].lower()
+        hdrs = message.get("internetMessageHeaders") or []
+        if not any(isinstance(h, dict) and str(h.get("name", "")).lower() == name
+                   and value in str(h.get("value", "")).lower() for h in hdrs):
+            return False
+    return True
+
+
+def find_messages(client: GraphClient, mailbox_id: str, query: MessageQuery) -> list[dict[str, Any]]:
+    """Every message of a mailbox (any visible folder, subfolders too) matching ``query``."""
+    if query.is_empty():
+        raise ValueError("a message query needs at least one criterion")
+    filt: str | None = None
+    search: str | None = None
+    if query.internet_message_id:
+        filt = f"internetMessageId eq {_odata_literal(query.internet_message_id)}"
+    elif query.sender:
+        filt = f"from/emailAddress/address eq {_odata_literal(query.sender.lower())}"
+    elif query.keyword:
+        search = query.keyword
+    needs_attachments = bool(query.attachment_sha256)
+    return [
+        m for m in iter_messages(client, mailbox_id, filter=filt, search=search,
+                                 expand=MESSAGE_EXPAND if needs_attachments else None)
+        if matches(m, query)
+    ]
+
+
+def find_by_internet_message_id(client: GraphClient, mailbox_id: str, internet_message_id: str) -> list[dict[str, Any]]:
+    """The copies of one Internet message id in a mailbox (any visible folder)."""
+    return find_messages(client, mailbox_id, MessageQuery(internet_message_id=internet_message_id))
+
+
+def folder_names(client: GraphClient, mailbox_id: str) -> dict[str, str]:
+    """Folder id -> path of display names (``Inbox/Projects``) for every visible folder."""
+    base = mailbox_path(mailbox_id)
+    out: dict[str, str] = {}
+    todo: list[tuple[str, str]] = [(f"{base}/mailFolders", "")]
+    while todo:
+        path, prefix = todo.pop()
+        for f in client.iter_pages(path, params={"$top": "100"}):
+            fid, name = str(f.get("id")), prefix + str(f.get("displayName") or "")
+            out[fid] = name
+            if f.get("childFolderCount"):
+                todo.append((f"{base}/mailFolders/{quote(fid, safe='')}/childFolders", name + "/"))
+    return out

@@ -1,0 +1,177 @@
+"""Tasks of the ``rules-audit`` flow: plan the audit, audit one mailbox, report.
+
+One task per mailbox (retried on transient Graph/Exchange failures); the Graph and Exchange
+clients are made once per run and shared by the worker threads (they are thread-safe).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+
+from blocks.m365 import M365Tenant
+from mailwarden.detection.rules import RuleContext
+from mailwarden.graph import NotFound
+from mailwarden.takeover import (
+    RuleFinding,
+    assess_mailbox,
+    campaigns,
+    forwarding_by_mailbox,
+    gather_mailbox_rules,
+    is_alert,
+    mailbox_ids,
+    record_findings,
+)
+from tasks.common import store_for
+from tasks.directory import retry_transient
+
+EVENT = "mailwarden.rule.suspicious"
+RETRY_DELAYS: list[float] = [2, 10, 30]
+
+
+@dataclass
+class AuditPlan:
+    """Which mailboxes to read, their forwarding, and the tenant's rule context."""
+
+    mailboxes: list[str]
+    forwarding: dict[str, dict[str, Any]]
+    context: RuleContext
+    message_rules: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def _book_context(block: M365Tenant) -> tuple[RuleContext | None, list[str]]:
+    from mailwarden.directory import AddressBook
+
+    try:
+        with store_for(block).session() as s:
+            book = AddressBook.load(s, block.tenant_id)
+    except LookupError:
+        return None, []
+    kw = book.detection_context_kwargs()
+    boxes = book.objects[book.objects["has_mailbox"].fillna(False).astype(bool)].index
+    return RuleContext(kw["tenant_domains"], kw["internal_addresses"]), [str(b) for b in boxes]
+
+
+@task(name="plan-rules-audit", retries=2, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_transient,
+      cache_policy=NO_CACHE)
+def plan_audit(block: M365Tenant, graph: Any, exchange: Any, mailboxes: list[str] | None) -> AuditPlan:
+    """Get-Mailbox once (forwarding), the rule context and mailbox list from the address book."""
+    log = get_run_logger()
+    listed = exchange.get_mailboxes()
+    forwarding = forwarding_by_mailbox(listed)
+    ctx, book_boxes = _book_context(block)
+    notes = []
+    if ctx is None:
+        org = graph.get("/organization").get("value") or [{}]
+        domains = {d.get("name", "") for d in org[0].get("verifiedDomains") or []} | {block.primary_domain}
+        addrs = {str(a).split(":", 1)[-1] for m in listed for a in (m.get("EmailAddresses") or [])}
+        ctx = RuleContext(frozenset(domains), frozenset(addrs))
+        book_boxes = mailbox_ids(listed)
+        notes.append("no address book in the store (run reconcile-licenses): mailboxes from Get-Mailbox")
+    chosen = book_boxes if mailboxes is None else _resolve(mailboxes, listed)
+    message_rules = block.endpoints().supports_message_rules
+    if not message_rules:
+        notes.append(f"{block.cloud} cloud has no Graph messageRules: rules read through Exchange only")
+    for note in notes:
+        log.info(note)
+    log.info("auditing %s mailbox(es) of %s", len(chosen), block.primary_domain)
+    return AuditPlan(chosen, forwarding, ctx, message_rules, notes)
+
+
+def _resolve(refs: list[str], listed: list[dict[str, Any]]) -> list[str]:
+    by_ref: dict[str, str] = {}
+    for m in listed:
+        oid = str(m.get("ExternalDirectoryObjectId") or "")
+        for ref in [oid, m.get("UserPrincipalName"), m.get("PrimarySmtpAddress"), *(m.get("EmailAddresses") or [])]:
+            if ref:
+                by_ref[str(ref).split(":", 1)[-1].lower() if ":" in str(ref) else str(ref).lower()] = oid
+    out = []
+    for ref in refs:
+        if not isinstance(ref, str) or ref.strip().lower() not in by_ref:
+            raise ValueError(f"unknown mailbox {ref!r}")
+        out.append(by_ref[ref.strip().lower()])
+    return list(dict.fromkeys(out))
+
+
+def event_payload(block: M365Tenant, f: RuleFinding) -> dict[str, Any]:
+    """The ``mailwarden.rule.suspicious`` payload: what the takeover-response trigger templates from."""
+    return {"reasons": f.reason_texts(), "risk": f.level, "tenant": block.block_name, "user": f.mailbox_id,
+            "rule_key": f.rule_key, "rule_name": f.name, "source": f.source, "hidden": f.hidden,
+            "change": f.change, "targets": f.targets,
+            "first_seen": f.first_seen.isoformat() if f.first_seen else None}
+
+
+def emit_suspicious(block: M365Tenant, f: RuleFinding) -> None:
+    """Emit the Prefect event for one new or changed suspicious rule/forwarding."""
+    tid = block.tenant_id
+    emit_event(
+        event=EVENT,
+        resource={"prefect.resource.id": f"mailwarden.tenant.{tid}.mailbox.{f.mailbox_id}.rule.{f.rule_key}",
+                  "mailwarden.tenant": tid, "mailwarden.mailbox": f.mailbox_id, "mailwarden.rule": f.rule_key},
+        payload=event_payload(block, f),
+    )
+
+
+@task(name="audit-mailbox-rules", retries=3, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_transient,
+      cache_policy=NO_CACHE, task_run_name="audit-rules-{mailbox_id}")
+def audit_mailbox(block: M365Tenant, graph: Any, exchange: Any, mailbox_id: str,
+                  forwarding: dict[str, Any] | None, context: RuleContext, message_rules: bool,
+                  threshold: str) -> dict[str, Any]:
+    """Read, score and snapshot one mailbox's rules and forwarding; emit events for new suspicious ones.
+
+    Pass ``context`` wrapped in ``prefect.utilities.annotations.quote``: Prefect then does not walk
+    the tenant's address set for every task run.
+    """
+    log = get_run_logger()
+    try:
+        inv = gather_mailbox_rules(graph, exchange, mailbox_id, message_rules=message_rules)
+    except NotFound:
+        log.warning("mailbox %s not found (deleted since the listing?): skipped", mailbox_id)
+        return {"mailbox": mailbox_id, "skipped": "mailbox not found", "findings": []}
+    findings = assess_mailbox(inv, forwarding, context)
+    with store_for(block).session() as s:
+        record_findings(s, block.tenant_id, mailbox_id, findings)
+    emitted = 0
+    for f in findings:
+        if is_alert(f, threshold) and f.change in ("new", "changed"):
+            emit_suspicious(block, f)
+            emitted += 1
+    if emitted:
+        log.warning("%s: %s new or changed suspicious rule(s)", mailbox_id, emitted)
+    keep = [f.summary() for f in findings if is_alert(f, threshold) or f.targets]
+    return {"mailbox": mailbox_id, "findings": keep, "rules": len(findings), "emitted": emitted}
+
+
+@task(name="publish-rules-report", cache_policy=NO_CACHE)
+def publish_rules_report(block: M365Tenant, results: list[dict[str, Any]], threshold: str,
+                         failed: list[str], notes: list[str]) -> dict[str, Any]:
+    """Table of the current suspicious rules, one line per forwarding campaign, and the counts."""
+    suspicious = [f for r in results for f in r["findings"] if _alert(f, threshold)]
+    rows = [{"mailbox": f["mailbox"], "rule": f["rule_key"], "name": f["name"], "hidden": f["hidden"],
+             "risk": f["risk"], "change": f["change"], "reasons": "; ".join(f["reasons"])} for f in suspicious]
+    camps = campaigns([f for r in results for f in r["findings"]], threshold)
+    camp_lines = [f"- campaign: {len(c.mailboxes)} mailboxes forward to {c.target}: {', '.join(c.mailboxes)}"
+                  for c in camps]
+    create_table_artifact(rows, key="rules-audit-suspicious",
+                          description=f"Suspicious inbox rules and forwarding of {block.primary_domain}")
+    new = [f for f in suspicious if f["change"] in ("new", "changed")]
+    md = [f"# Rules audit of {block.primary_domain}", "",
+          f"- mailboxes audited: {len(results)}; failed: {len(failed)}",
+          f"- suspicious now (>= {threshold}): {len(suspicious)}; new or changed: {len(new)}",
+          *[f"- note: {n}" for n in notes], "", "## Forwarding campaigns", *(camp_lines or ["none"])]
+    create_markdown_artifact("\n".join(md), key="rules-audit-summary")
+    return {"suspicious": suspicious, "new": new, "campaigns": [{"target": c.target, "mailboxes": list(c.mailboxes)}
+                                                                 for c in camps], "campaign_lines": camp_lines}
+
+
+def _alert(f: dict[str, Any], threshold: str) -> bool:
+    from mailwarden.takeover import at_or_above
+
+    return at_or_above(f["risk"], threshold) and not f["known_good"]
+
