@@ -107,7 +107,7 @@ class Operator:
     def start(self, deployment: str, parameters: dict[str, Any]) -> Any:
         from prefect.deployments import run_deployment
 
-        run = run_deployment(f"{deployment}/{deployment}", parameters=parameters, timeout=0)
+        run: Any = run_deployment(f"{deployment}/{deployment}", parameters=parameters, timeout=0)
         say(f"started {deployment} ({run.name})")
         return run
 

@@ -87,7 +87,7 @@ class EmbeddedSandbox:
         assert self.server is not None, "start() the sandbox first"
         return str(self.server.ca_file)
 
-    def overrides(self) -> dict[str, str]:
+    def overrides(self) -> dict[str, Any]:
         """URL overrides and CA file that point a tenant block at this sandbox."""
         return {
             "login_url": self.url,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 from blocks.m365 import M365Tenant, tenant_block_name
 from mailwarden.settings import get_settings
@@ -15,7 +16,7 @@ def load_tenant(tenant: str) -> M365Tenant:
         raise ValueError("tenant is required (its block name or primary domain)")
     name = tenant_block_name(tenant.strip())
     try:
-        return M365Tenant.load(name)
+        return cast(M365Tenant, M365Tenant.load(name))
     except ValueError as exc:
         raise ValueError(f"no connected tenant named {tenant!r}: onboard it first") from exc
 

@@ -151,7 +151,7 @@ def _save_changes(session: Session, state: DirectoryState, book: AddressBook) ->
     objects = objects.assign(location=objects["location"].fillna("cloud"))
     addresses = book.addresses.assign(address=book.addresses["address"].astype(str).str.strip().str.lower(),
                                       is_primary=book.addresses["is_primary"].astype(bool))
-    addresses = addresses.groupby(["address", "object_id"], as_index=False)["is_primary"].max()
+    addresses = addresses.groupby(["address", "object_id"], as_index=False).agg(is_primary=("is_primary", "max"))
     memberships = book.memberships.assign(transitive=book.memberships["transitive"].astype(bool))
     touched = set(state.touched or ())
     touched |= set(_changed_keys(stored, objects, _OBJECT_COLS)["object_id"])
