@@ -128,6 +128,21 @@ def _count_check(request: Request) -> bool:
     return True
 
 
+def _list(request: Request, t: TenantState, objects: dict[str, Json], entity_set: str,
+          properties: Any, filterable: Any, default: Any) -> Json:
+    """A directory collection: ``$select``, ``$filter``, ``$count`` and paging, as Graph serves them."""
+    select = select_of(request)
+    check_select(select, properties, entity_set.rstrip("s"))
+    count = _count_check(request)
+    flt = request.query_params.get("$filter")
+    pred = parse_filter(flt, filterable) if flt else None
+    with t.lock:
+        rows = [o for o in objects.values() if pred is None or pred(o)]
+        extra = {"@odata.count": len(rows)} if count else None
+        return _page(request, rows, _ctx(t, entity_set, select), 100, 999, extra,
+                     lambda o: project(o, select, default))
+
+
 def member_json(t: TenantState, oid: str) -> Json:
     """A directory object as a members/transitiveMembers item (typed, default properties)."""
     if oid in t.users:
@@ -155,16 +170,7 @@ def build_directory_router(sb: Sandbox) -> APIRouter:
     def users(request: Request) -> Json:
         require_role(request, *READ_USERS)
         t = _tenant(request)
-        select = select_of(request)
-        check_select(select, USER_PROPERTIES, "user")
-        count = _count_check(request)
-        flt = request.query_params.get("$filter")
-        pred = parse_filter(flt, USER_FILTERABLE) if flt else None
-        with t.lock:
-            rows = [u for u in t.users.values() if pred is None or pred(u)]
-            extra = {"@odata.count": len(rows)} if count else None
-            return _page(request, rows, _ctx(t, "users", select), 100, 999, extra,
-                         lambda u: project(u, select, USER_DEFAULT))
+        return _list(request, t, t.users, "users", USER_PROPERTIES, USER_FILTERABLE, USER_DEFAULT)
 
     @r.get("/users/delta")
     def users_delta(request: Request) -> Json:
@@ -228,16 +234,8 @@ def build_directory_router(sb: Sandbox) -> APIRouter:
     def groups(request: Request) -> Json:
         require_role(request, *READ_GROUPS)
         t = _tenant(request)
-        select = select_of(request)
-        check_select(select, GROUP_PROPERTIES - {"members"}, "group")
-        count = _count_check(request)
-        flt = request.query_params.get("$filter")
-        pred = parse_filter(flt, GROUP_FILTERABLE) if flt else None
-        with t.lock:
-            rows = [g for g in t.groups.values() if pred is None or pred(g)]
-            extra = {"@odata.count": len(rows)} if count else None
-            return _page(request, rows, _ctx(t, "groups", select), 100, 999, extra,
-                         lambda g: project(g, select, GROUP_DEFAULT))
+        return _list(request, t, t.groups, "groups", GROUP_PROPERTIES - {"members"}, GROUP_FILTERABLE,
+                     GROUP_DEFAULT)
 
     @r.get("/groups/delta")
     def groups_delta(request: Request) -> Json:
