@@ -28,6 +28,7 @@ test: $(STAMP)
 
 ## The slow whole-system suites (CI runs them too).
 test-slow: $(STAMP)
+	./scripts/ensure-chromium.sh
 	./scripts/with-postgres.sh $(PY) -m pytest -q -m slow $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo 'no slow tests selected'; exit 0; fi; exit $$rc
 
 test-all: test test-slow

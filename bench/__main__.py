@@ -25,8 +25,9 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "sandbox_generate": ("sandbox_generate.py", ["--users", "100000"], ["--users", "10000"]),
     "directory_sync": ("directory_sync.py", ["--users", "50000", "--groups", "5000"],
                        ["--users", "5000", "--groups", "500"]),
-    "historic_scan": ("historic_scan.py", [], []),
+    "historic_scan": ("historic_scan.py", [], ["--quick"]),
     "rules_audit": ("rules_audit.py", [], []),
+    "protection_latency": ("protection_latency.py", [], ["--quick"]),
 }
 
 

@@ -7,12 +7,18 @@ to a temporary SQLite store. Prints figures and a final JSON line.
     .venv/bin/python bench/directory_sync.py                      # 50,000 users, 5,000 groups
     .venv/bin/python bench/directory_sync.py --users 2000 --groups 200
 
+Each run does what the flow's tasks do: load the previous snapshot (the delta from the local
+cache file the full run wrote), sync, build the book (the delta updates the previous one), count,
+diff, save in one transaction, write the cache. Afterwards the delta's book is checked against a
+from-scratch build of the stored directory.
+
 Targets: delta < 1/10 of full (wall time); resolution of 50,000 users / 150,000 addresses < 2 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -35,12 +41,12 @@ from mailwarden.directory import (
     DirectoryState,
     LicensePolicy,
     delta_links,
-    diff_books,
-    license_counts,
-    license_list,
+    load_snapshot,
     load_state,
+    reconcile,
     save_snapshot,
     sync_directory,
+    write_cache,
 )
 from mailwarden.graph import ClientSecretCredential, RetryPolicy, build_exchange_client, build_graph_client
 from mailwarden.sandbox import Sandbox, SandboxServer
@@ -60,8 +66,8 @@ def rss() -> int:
         return 0
 
 
-def measure(fn: Callable[[], Any]) -> tuple[Any, float, float]:
-    """(result, wall seconds, peak RSS growth in MB) -- RSS sampled every 20 ms."""
+def measure(fn: Callable[[], Any]) -> tuple[Any, float, float, float]:
+    """(result, wall seconds, peak RSS growth in MB, peak RSS in MB) -- RSS sampled every 20 ms."""
     base = rss()
     peak = [base]
     stop = threading.Event()
@@ -80,27 +86,71 @@ def measure(fn: Callable[[], Any]) -> tuple[Any, float, float]:
         stop.set()
         t.join()
     peak[0] = max(peak[0], rss())
-    return result, wall, (peak[0] - base) / 1e6
+    return result, wall, (peak[0] - base) / 1e6, peak[0] / 1e6
 
 
-def run_once(graph: Any, exchange: Any, store: Store, tenant_id: str, full: bool) -> dict[str, Any]:
-    """One reconciliation without Prefect: load previous, sync, count, diff, save."""
+class GcTimer:
+    """Seconds the cyclic garbage collector ran (gc.callbacks), by generation."""
+
+    def __init__(self) -> None:
+        self.total, self.by_gen, self._t = 0.0, [0.0, 0.0, 0.0], 0.0
+        gc.callbacks.append(self._cb)
+
+    def _cb(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+        else:
+            spent = time.perf_counter() - self._t
+            self.total += spent
+            self.by_gen[info["generation"]] += spent
+
+    def take(self) -> float:
+        out, self.total, self.by_gen = self.total, 0.0, [0.0, 0.0, 0.0]
+        return round(out, 3)
+
+
+GC = GcTimer()
+
+
+def run_once(graph: Any, exchange: Any, store: Store, tenant_id: str, full: bool,
+             cache: Path, read_cache: bool = True) -> dict[str, Any]:
+    """One reconciliation as the flow's tasks do it, without Prefect: load the previous snapshot
+    (from the cache file on disk, else the store), sync, build or update the book, count, diff,
+    save in one transaction, then write the cache for the next run."""
+    phases: dict[str, float] = {}
+    gc_phases: dict[str, float] = {}
+    t = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        phases[name] = round(now - t, 3)
+        gc_phases[name] = GC.take()
+        t = now
+
     with store.session() as s:
-        previous = load_state(s, tenant_id)
+        loaded = load_snapshot(s, tenant_id, cache if read_cache else None)
         links = delta_links(s, tenant_id)
+    previous, old = loaded if loaded is not None else (None, None)
+    lap("load")
     result = sync_directory(graph, exchange, tenant_id, previous, links, full=full)
-    book = AddressBook.from_state(result.state)
-    policy = LicensePolicy()
-    licences = license_list(book, policy)
-    counts = license_counts(licences)
-    diffs: list[dict[str, Any]] = []
-    if previous is not None:
-        old = AddressBook.from_state(previous)
-        diffs = diff_books(old, book, license_list(old, policy), licences)
+    lap("sync")
+    if result.mode == "delta" and old is not None and previous is not None:
+        book = old.updated(previous, result.state)
+    else:
+        book = AddressBook.from_state(result.state)
+    lap("book")
+    licences, counts, diffs = reconcile(old, book, LicensePolicy())
+    lap("licences_diff")
     with store.session() as s:
         save_snapshot(s, result.state, book, licences, diffs, counts=counts, seats=None, links=result.links)
+    lap("save")
+    assert result.state.snapshot is not None
+    write_cache(cache, result.state.snapshot, result.state, book)
+    lap("cache")
     return {"mode": result.mode, "protected": counts["protected"], "diffs": len(diffs),
-            "recipient_lookups": result.recipient_lookups}
+            "recipient_lookups": result.recipient_lookups, "phases_s": phases,
+            "gc_s": round(sum(gc_phases.values()), 3), "gc_phases_s": gc_phases}
 
 
 def mutate(state: Any, fraction: float, rng: random.Random) -> int:
@@ -134,9 +184,24 @@ def mutate(state: Any, fraction: float, rng: random.Random) -> int:
     return 4 * quarter
 
 
+def same_book(a: AddressBook, b: AddressBook) -> bool:
+    """Whether two books hold the same rows (order aside)."""
+    def rows(df: Any) -> list[tuple[Any, ...]]:
+        frame = df.reset_index(drop=True).astype(object)
+        return sorted(map(tuple, frame.where(frame.notna(), None).itertuples(index=False)), key=repr)
+
+    return all(rows(getattr(a, f)) == rows(getattr(b, f)) for f in ("objects", "addresses", "memberships"))
+
+
 def resolution_bench(state: DirectoryState) -> dict[str, Any]:
-    """Build the address book alone (explode, lower, merge, closure) and resolve 10,000 addresses."""
-    book, wall, peak = measure(lambda: AddressBook.from_state(state))
+    """Build the address book alone (explode, lower, merge, closure, lookup dicts), resolve 10,000 addresses."""
+
+    def build() -> AddressBook:
+        book = AddressBook.from_state(state)
+        book.resolve("")  # the lookup dicts are built on first use: count them in
+        return book
+
+    book, wall, peak, _ = measure(build)
     sample = book.addresses["address"].sample(min(10_000, len(book.addresses)), random_state=1).tolist()
     start = time.perf_counter()
     for a in sample:
@@ -153,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--groups", type=int, default=5_000)
     p.add_argument("--change", type=float, default=0.01, help="fraction of users changed before the delta")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--no-cache", action="store_true",
+                   help="the delta run loads the previous snapshot from the store, not the local cache")
     args = p.parse_args(argv)
 
     print(f"generating a tenant of {args.users} users and {args.groups} groups ...", flush=True)
@@ -165,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     state = sb.add_tenant(seed)
     sb.grant_consent(state.id, CLIENT_ID, tier="basic")
     cred = ClientSecretCredential(CLIENT_ID, SecretStr(secret))
-    out: dict[str, Any] = {"users": args.users, "groups": args.groups, "change": args.change}
+    out: dict[str, Any] = {"users": args.users, "groups": args.groups, "change": args.change,
+                           "delta_from": "store" if args.no_cache else "cache"}
     with tempfile.TemporaryDirectory() as tmp, SandboxServer(sb, state_dir=Path(tmp) / "sb") as srv:
         endpoints = srv.endpoints("global")
         retry = RetryPolicy(max_attempts=3, sleep=lambda s: None)
@@ -175,23 +243,37 @@ def main(argv: list[str] | None = None) -> int:
                                 timeout=300) as g, \
                 build_exchange_client(state.id, cred, endpoints, ca_file=srv.ca_file, retry=retry,
                                       timeout=300) as x:
-            full, wall_full, mem_full = measure(lambda: run_once(g, x, store, state.id, full=True))
-            print(f"full sync:  {wall_full:8.2f} s  peak +{mem_full:7.1f} MB  {full}")
+            cache = Path(tmp) / "cache"
+            GC.take()
+            full, wall_full, mem_full, rss_full = measure(
+                lambda: run_once(g, x, store, state.id, full=True, cache=cache))
+            print(f"full sync:  {wall_full:8.2f} s  peak +{mem_full:7.1f} MB (RSS {rss_full:.0f} MB)  {full}")
             changed = mutate(state, args.change, random.Random(args.seed))
-            delta, wall_delta, mem_delta = measure(lambda: run_once(g, x, store, state.id, full=False))
-            print(f"delta sync: {wall_delta:8.2f} s  peak +{mem_delta:7.1f} MB  {delta} ({changed} changes)")
+            gc.collect()
+            GC.take()
+            delta, wall_delta, mem_delta, rss_delta = measure(
+                lambda: run_once(g, x, store, state.id, full=False, cache=cache, read_cache=not args.no_cache))
+            print(f"delta sync: {wall_delta:8.2f} s  peak +{mem_delta:7.1f} MB (RSS {rss_delta:.0f} MB)  {delta} "
+                  f"({changed} changes)")
         with store.session() as s:
             current = load_state(s, state.id)
+            cached = load_snapshot(s, state.id, cache)
         store.dispose()
-    assert current is not None
+    assert current is not None and cached is not None
+    same = same_book(cached[1], AddressBook.from_state(current))
+    print(f"delta book (cached) equals a from-scratch build of the stored directory: {same}")
     res = resolution_bench(current)
     print(f"resolution: {res['build_s']:8.2f} s  peak +{res['peak_mb']:7.1f} MB  "
           f"{res['addresses']} addresses, {res['resolve_us']} us per resolve()")
     ratio = wall_delta / wall_full if wall_full else None
     out.update({"full_s": round(wall_full, 3), "full_peak_mb": round(mem_full, 1),
+                "full_peak_rss_mb": round(rss_full), "full_phases_s": full["phases_s"],
                 "delta_s": round(wall_delta, 3), "delta_peak_mb": round(mem_delta, 1),
+                "delta_peak_rss_mb": round(rss_delta), "delta_phases_s": delta["phases_s"],
+                "delta_diffs": delta["diffs"],
                 "delta_over_full": round(ratio, 3) if ratio is not None else None,
-                "delta_mode": delta["mode"], "changes": changed, "resolution": res,
+                "delta_mode": delta["mode"], "changes": changed, "delta_book_verified": same,
+                "resolution": res,
                 "targets_met": {"delta_under_tenth": bool(ratio is not None and ratio < 0.1),
                                 "resolution_under_2s": res["build_s"] < 2.0}})
     print(json.dumps(out))

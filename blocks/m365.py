@@ -24,6 +24,7 @@ from mailwarden.graph import (
     endpoints_for,
     validate_tenant_ref,
 )
+from mailwarden.mailbox.ews import EwsSettings
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 Tier = Literal["basic", "advanced"]
@@ -132,6 +133,32 @@ class M365Tenant(Block):
         description="PEM bundle to trust for the overridden hosts (the sandbox's own CA). Empty: system trust.",
     )
 
+    ews_url: str | None = Field(
+        default=None,
+        title="On-premises EWS URL",
+        description="Exchange hybrid: the on-premises Exchange Web Services endpoint "
+        "(https://mail.example.com/EWS/Exchange.asmx). Empty: every mailbox is in Exchange Online.",
+    )
+    ews_auth_type: Literal["basic", "ntlm"] = Field(
+        default="ntlm", title="On-premises EWS authentication", description="How to sign in to the EWS endpoint."
+    )
+    ews_username: str | None = Field(
+        default=None,
+        title="On-premises EWS user",
+        description="Service account with the ApplicationImpersonation role (user@domain or DOMAIN\\user).",
+    )
+    ews_password: SecretStr | None = Field(
+        default=None, title="On-premises EWS password", description="The service account's password."
+    )
+    ews_verify_tls: bool = Field(
+        default=True, title="Verify the EWS certificate", description="Check the on-premises server's TLS certificate."
+    )
+    ews_ca_pem: str | None = Field(
+        default=None,
+        title="EWS CA certificate (PEM)",
+        description="PEM of the CA that issued the on-premises certificate (an internal CA). Empty: system trust.",
+    )
+
     @field_validator("tenant_id")
     @classmethod
     def _tenant_is_guid(cls, value: str) -> str:
@@ -172,6 +199,14 @@ class M365Tenant(Block):
         return build_graph_client(
             self.tenant_id, self._app_for(tier).credential(), self.endpoints(), ca_file=self.ca_file, **kwargs
         )
+
+    def ews_settings(self) -> EwsSettings | None:
+        """The on-premises EWS connection (the only place its password is handed on), or None."""
+        if not self.ews_url:
+            return None
+        return EwsSettings(url=self.ews_url, username=self.ews_username or "",
+                           password=self.ews_password or SecretStr(""), auth_type=self.ews_auth_type,
+                           verify_tls=self.ews_verify_tls, ca_pem=self.ews_ca_pem, ca_file=self.ca_file)
 
     def exchange_client(self, tier: Tier = "basic", **kwargs: object) -> ExchangeClient:
         """An Exchange admin API client for this tenant."""

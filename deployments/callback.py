@@ -12,6 +12,9 @@
    reason instead of waiting for its timeout.
 
 The admin sees a small HTML page. The state is never logged; only its request's id is.
+
+The same app receives Graph's change and lifecycle notifications (``/notifications``,
+``/lifecycle``: see ``deployments/receiver.py``).
 ``create_app()`` builds the FastAPI app; ``CallbackServer`` runs it on a thread (tests, the
 embedded runner) and ``serve_callback()`` runs it in the foreground.
 """
@@ -33,6 +36,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from deployments.receiver import Kick, PrefectKick, add_receiver_routes
 from mailwarden.onboarding import CallbackError, ConsentOutcome, parse_callback, state_digest
 from mailwarden.store import Store, utcnow
 from mailwarden.store.errors import ConsentRequestError
@@ -130,9 +134,11 @@ def create_app(
     resume_wait: float = 15.0,
     poll: float = 0.25,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    kick: Kick | None = None,
 ) -> FastAPI:
     """The callback app. ``store``: the store (or a factory) holding consent requests; default
-    the process's default store. ``resume_wait``: how long to wait for a run that has not paused yet."""
+    the process's default store. ``resume_wait``: how long to wait for a run that has not paused yet.
+    ``kick``: called with the tenant ids whose notifications were just queued."""
     control: RunControl = runs or PrefectRunControl()
     app = FastAPI(title="mailwarden consent callback", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -202,6 +208,8 @@ def create_app(
             return _page("Connected", "Consent recorded: you can close this window.")
         return _page("Consent was not granted", outcome.reason)
 
+    add_receiver_routes(app, get_store, kick=kick)
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -264,7 +272,7 @@ def serve_callback(host: str | None = None, port: int | None = None) -> None:
 
     settings = get_settings()
     uvicorn.run(
-        create_app(),
+        create_app(kick=PrefectKick()),
         host=host or settings.callback_host,
         port=port if port is not None else settings.callback_port,
         log_level="info",

@@ -52,11 +52,20 @@ CATALOG: tuple[DeploymentSpec, ...] = (
                    description="Undo quarantines and soft deletes of an earlier run."),
     DeploymentSpec("rules-audit", "flows/rules_audit.py:rules_audit", ("rules",), cron="*/15 * * * *",
                    concurrency_limit=1, description="Audit inbox rules and forwarding; alert on new suspicious ones."),
+    # No deployment concurrency limit: a run paused for approval gives its slot back and then
+    # crashes on the lease renewal, so the playbook relies on its own per-step idempotency instead.
     DeploymentSpec("takeover-response", "flows/takeover_response.py:takeover_response", ("response", "takeover"),
-                   concurrency_limit=4,
                    description="Account-takeover playbook: rules, forwarding, sessions, password, account."),
     DeploymentSpec("recall-message", "flows/recall.py:recall_message", ("recall",),
                    description="Pull a sent message back from internal recipients' mailboxes."),
+    DeploymentSpec("protect-mailboxes", "flows/protection.py:protect_mailboxes", ("protection",),
+                   cron="30 */6 * * *", concurrency_limit=4,
+                   description="Subscribe protected mailboxes to change notifications; renew; report health."),
+    DeploymentSpec("process-notifications", "flows/protection.py:process_notifications", ("protection",),
+                   cron="* * * * *", concurrency_limit=4,
+                   description="Verdict and policy action for every newly delivered message (queued notifications)."),
+    DeploymentSpec("delta-sweep", "flows/protection.py:delta_sweep", ("protection",), cron="*/15 * * * *",
+                   concurrency_limit=2, description="Catch mail that notifications missed: per-folder message delta."),
 )
 
 

@@ -3,12 +3,14 @@
     mailwarden demo [--exit]
 
 It starts a local Prefect server (SQLite under the data directory), the sandbox tenant over TLS
-with two customer tenants (one global, one US government GCC High), the consent callback and a
+with two customer tenants (one global, one US government GCC High) whose mailboxes mix generated
+mail with real mail from ``../shared/corpus`` when it is there, the consent callback and a
 process serving every deployment. Then it plays the operator: onboards both tenants (following
 each consent link as the customer's admin would), reconciles licences, scans with a report-only
-policy and then remediates, audits inbox rules (a planted malicious rule starts the takeover
-playbook through its event trigger, auto-approved in demo mode), recalls a message, and prints
-where to look in the Prefect UI. It keeps serving until Ctrl-C (or stops at once with --exit).
+policy and then remediates (both judged against the sandbox's ground truth), audits inbox rules
+(a planted malicious rule starts the takeover playbook through its event trigger, auto-approved
+in demo mode), recalls a message, and prints the scans' detection rates and where to look in the
+Prefect UI. It keeps serving until Ctrl-C (or stops at once with --exit).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import httpx
 
 PREFECT_PORT = int(os.environ.get("MAILWARDEN_PREFECT_PORT", "4200"))
 CONNECTION_VARIABLE = "mailwarden-sandbox-connection"
+SCAN_SINCE = "2000-01-01T00:00:00Z"
+REAL_MAIL_SHARE = 0.5
 
 
 def say(message: str) -> None:
@@ -179,12 +183,15 @@ def tour(env: Any, tenants: list[tuple[Any, Any]]) -> Operator:
         op.run("reconcile-licenses", {"tenant": block.primary_domain}, f"reconcile {block.primary_domain}")
     block, state = tenants[0]
     domain = block.primary_domain
-    # The sandbox's mail is dated from its generator's fixed start, so the window reaches back far.
-    op.run("historic-scan", {"tenant": domain, "days": 3650}, "historic scan, report only")
+    # The sandbox's mail is dated from its generator's fixed start and real mail keeps its own dates
+    # (the legitimate set is from 2002), so the window reaches back far. The sandbox knows what it
+    # planted: ``ground_truth="sandbox"`` adds recall and false-positive rates to the summaries.
+    scan = {"tenant": domain, "since": SCAN_SINCE, "ground_truth": "sandbox"}
+    op.run("historic-scan", scan, "historic scan, report only")
     op.run(
         "historic-scan",
-        {"tenant": domain, "days": 3650,
-         "policy": {"actions": {"malicious": "quarantine", "suspicious": "move_to_junk"}}},
+        {**scan, "policy": {"actions": {"malicious": "quarantine", "suspicious": "quarantine",
+                                        "spam": "move_to_junk"}}},
         "historic scan, remediate",
     )
     victim = _plant_malicious_rule(env, state)
@@ -203,7 +210,39 @@ def tour(env: Any, tenants: list[tuple[Any, Any]]) -> Operator:
              "action": "quarantine", "approval": "auto"},
             "recall a message",
         )
+    _protection_step(op, env, state, domain)
     return op
+
+
+# -- continuous protection: subscribe, deliver new mail, watch the phishing one get quarantined --
+
+
+def _protection_step(op: Operator, env: Any, state: Any, domain: str) -> None:
+    """Subscribe the mailboxes to change notifications, deliver a phishing and a benign message
+    (as mail arriving from outside would), let ``process-notifications`` act, show where each is."""
+    from mailwarden.sandbox.samples import benign_message, phishing_message
+
+    op.run("protect-mailboxes", {"tenant": domain}, "protect mailboxes (change-notification subscriptions)")
+    user = [u for u in state.users.values()
+            if u.get("accountEnabled") and u.get("userType") == "Member" and u["id"] in state.mailboxes][-1]
+    phish, fine = phishing_message(user["userPrincipalName"], 1), benign_message(user["userPrincipalName"], 2)
+    with httpx.Client(verify=env.ca_file, trust_env=False, timeout=30) as http:
+        for message in (phish, fine):
+            http.post(f"{env.url}/_sandbox/tenants/{state.id}/mailboxes/{user['id']}/messages",
+                      json={"message": message}).raise_for_status()
+    say(f"delivered a phishing and a benign message to {user['userPrincipalName']}")
+    op.run("process-notifications", {"tenant": domain, "idle_seconds": 10}, "process new-mail notifications")
+    for label, message in (("phishing", phish), ("benign", fine)):
+        say(f"the {label} message is now in: {_folder_of(state, user['id'], message['internetMessageId'])}")
+
+
+def _folder_of(state: Any, mailbox_id: str, internet_message_id: str) -> str:
+    mb = state.mailboxes[mailbox_id]
+    with mb.lock:
+        for item in mb.items.values():
+            if item.get("internetMessageId") == internet_message_id:
+                return str(mb.folders[item.folder]["displayName"])
+    return "(not found)"
 
 
 def _plant_malicious_rule(env: Any, state: Any) -> str:
@@ -263,9 +302,29 @@ def summary(op: Operator) -> None:
     for label, run in op.runs:
         state = run.state.name if run.state else "unknown"
         print(f"  {state:<10} {label:<60} {ui}/runs/flow-run/{run.id}")
+    for label, run in op.runs:
+        if label.startswith("historic scan"):
+            rates = scan_rates(run.id)
+            if rates:
+                print(f"\n  {label}: detection against the sandbox's ground truth")
+                print("\n".join(f"    {line}" for line in rates))
     print(f"\n  Prefect UI:   {ui}  (Deployments, Runs, Artifacts, Blocks)")
     print(f"  Artifacts:    {ui}/artifacts  (consent links, readiness, licence counts, scan summaries, playbooks)")
     print(f"  Audit log:    the remediation_actions table of {os.environ.get('MAILWARDEN_STORE_URL')}", flush=True)
+
+
+def scan_rates(flow_run_id: Any) -> list[str]:
+    """The ground-truth section of a historic scan's summary artifact (recall, false positives)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+            key=ArtifactFilterKey(any_=["historic-scan-summary"])))
+    text = str(found[0].data) if found else ""
+    section = text.split("## Detection against ground truth", 1)[1] if "## Detection against" in text else ""
+    return [line for line in section.strip().splitlines() if line.strip() and not line.startswith("|---")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=os.environ.get("MAILWARDEN_DATA_DIR", ".data"))
     parser.add_argument("--users", type=int, default=40, help="users per sandbox tenant")
     args = parser.parse_args(argv)
+    _stop_cleanly_on_signals()
 
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -326,15 +386,36 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def _stop_cleanly_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop everything through the same clean path (KeyboardInterrupt).
+
+    A demo started in the background by a shell inherits an ignored SIGINT; reset it so Ctrl-C and
+    ``kill -INT`` work, and turn SIGTERM into the same clean stop instead of an abrupt exit that
+    would leave the Prefect server and the serving process behind.
+    """
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _start_sandbox(stack: contextlib.ExitStack, data_dir: Path, settings: Any, users: int) -> tuple[Any, Any]:
-    from deployments.embedded import EmbeddedSandbox
+    from deployments.embedded import EmbeddedSandbox, corpus_dir, real_mail_sources
 
     redirect = f"http://{settings.callback_host}:{settings.callback_port}/consent/callback"
     env = EmbeddedSandbox(data_dir, port=settings.sandbox_port, profile="fast", redirect_uri=redirect)
     stack.enter_context(env)
+    real = real_mail_sources()
+    mail: dict[str, Any] = {"real_mail": real, "real_mail_share": REAL_MAIL_SHARE} if real else {}
+    if real:
+        say(f"mixing real mail from {corpus_dir()} into the generated mail ({REAL_MAIL_SHARE:.0%} of inbound)")
+    else:
+        say(f"no real-mail corpus at {corpus_dir()}: the tenants carry generated mail only")
     tenants = [
-        env.add_tenant(seed=1, users=users, cloud="global", consent=None),
-        env.add_tenant(seed=2, users=max(10, users // 2), cloud="usgov-gcchigh", consent=None),
+        env.add_tenant(seed=1, users=users, cloud="global", consent=None, **mail),
+        env.add_tenant(seed=2, users=max(10, users // 2), cloud="usgov-gcchigh", consent=None, **mail),
     ]
     say(f"sandbox tenant server on {env.url}: " + ", ".join(f"{b.primary_domain} ({b.cloud})" for b, _ in tenants))
     return env, tenants

@@ -7,6 +7,7 @@ the sandbox instead of Microsoft's hosts.
 
 from __future__ import annotations
 
+import os
 import secrets
 import uuid
 from pathlib import Path
@@ -24,6 +25,22 @@ Consent = Literal["basic", "advanced"] | None
 
 BASIC_APP_ID = "6d1f6a3e-5c1b-4d55-9d7e-0b7a0c6e1a01"
 ADVANCED_APP_ID = "6d1f6a3e-5c1b-4d55-9d7e-0b7a0c6e1a02"
+CORPUS_SETS = {"phishing": "phishing_pot-dev.tar.gz", "legitimate": "spamassassin-ham-dev.tar.gz"}
+
+
+def corpus_dir() -> Path:
+    """Where the real-mail corpus lives: ``$MAILWARDEN_SHARED_DIR/corpus``, else ``../shared/corpus``."""
+    shared = os.environ.get("MAILWARDEN_SHARED_DIR")
+    return (Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared") / "corpus"
+
+
+def real_mail_sources(corpus: Path | None = None) -> list[tuple[str, str]] | None:
+    """``(archive, label)`` of the corpus dev sets for ``add_tenant(real_mail=...)``; None if absent."""
+    corpus = corpus or corpus_dir()
+    paths = [(corpus / name, label) for label, name in CORPUS_SETS.items()]
+    if not all(path.is_file() for path, _ in paths):
+        return None
+    return [(str(path), label) for path, label in paths]
 
 
 class EmbeddedSandbox:

@@ -7,9 +7,12 @@ Entrypoint: ``flows/historic_scan.py:historic_scan``.
 2. derive the scan key from tenant, window, folders and policy: checkpoints live under it, so a
    re-run with the same parameters resumes (done mailboxes are not read again) and the audit
    log's idempotency keys keep any message from being acted on twice;
-3. one task per mailbox on a thread pool (``concurrency``): page, classify, store findings,
-   apply the policy; transient Graph failures retry; a gone/forbidden mailbox is reported;
-4. a progress artifact moves as mailboxes finish; a table and a Markdown summary end the run.
+3. one task per mailbox (``concurrency`` at once) on a thread pool, or on a Dask cluster with
+   ``task_runner="dask"`` (docs/scale-out.md): page, classify, store findings, apply the policy;
+   transient Graph failures retry; a gone/forbidden mailbox is reported; on-premises mailboxes
+   (Exchange hybrid) are read through EWS, and an unusable on-premises server fails them with the reason;
+4. a progress artifact moves as mailboxes finish; a table and a Markdown summary end the run
+   (given ``ground_truth``, the summary adds recall and false-positive rates: tasks/evaluation.py).
 """
 
 from __future__ import annotations
@@ -26,24 +29,38 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.futures import as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
 
+from mailwarden.detection.evaluation import markdown as evaluation_markdown
 from mailwarden.store.repositories import create_scan_run, finish_scan_run
 from tasks.common import current_flow_run_id, load_tenant, store_for
+from tasks.evaluation import GroundTruthRef, evaluate_scan
+from tasks.mailbox_access import mailbox_sides, side_of
+from tasks.runners import RunnerKind, build_runner, in_process
 from tasks.scan import ScanPolicy, plan_scan, record_failure, scan_key, scan_mailbox, scan_window
 
 
 def _summary_markdown(domain: str, scope: str, rows: list[dict[str, Any]], cats: Counter[str],
-                      acts: Counter[str]) -> str:
+                      acts: Counter[str], evaluation: dict[str, Any] | None = None) -> str:
     failed = [r for r in rows if r["status"] == "failed"]
     lines = [f"# Historic scan of {domain}", "", f"Scan key `{scope}`: {len(rows)} mailboxes, "
              f"{sum(r['seen'] for r in rows)} messages, {sum(1 for r in rows if r['skipped'])} resumed "
              f"(done before), {len(failed)} failed.", "", "| category | messages |", "|---|---|"]
     lines += [f"| {c} | {n} |" for c, n in sorted(cats.items())]
+    lines += ["", "| side | mailboxes | messages | failed |", "|---|---|---|---|"]
+    for side in sorted({str(r.get("side", "cloud")) for r in rows}):
+        mine = [r for r in rows if r.get("side", "cloud") == side]
+        lines.append(f"| {side} | {len(mine)} | {sum(r['seen'] for r in mine)} | "
+                     f"{sum(1 for r in mine if r['status'] == 'failed')} |")
     lines += ["", "| action:result | messages |", "|---|---|"]
     lines += [f"| {a} | {n} |" for a, n in sorted(acts.items())] or ["| (none) | 0 |"]
     if failed:
         lines += ["", "## Failed mailboxes", ""] + [f"- `{r['mailbox']}`: {r['error']}" for r in failed]
+    if evaluation is not None:
+        lines += ["", "## Detection against ground truth", ""]
+        lines += ([f"Not evaluated: {evaluation['error']}"] if "error" in evaluation else [
+            f"{evaluation['judged']} labelled messages judged ({evaluation['out_of_scope']} labels outside "
+            "the scanned mailboxes or window).", "",
+            *evaluation_markdown(evaluation)])
     return "\n".join(lines)
 
 
@@ -58,6 +75,10 @@ def historic_scan(
     concurrency: int = 8,
     retry_delay_seconds: float = 10.0,
     page_size: int = 250,
+    task_runner: RunnerKind = "threads",
+    dask_address: str | None = None,
+    dask_workers: int = 2,
+    ground_truth: GroundTruthRef | None = None,
 ) -> dict[str, Any]:
     """Scan the tenant's mailboxes over a time window and apply ``policy`` to what detection finds.
 
@@ -71,6 +92,12 @@ def historic_scan(
         concurrency: Mailboxes scanned at once.
         retry_delay_seconds: Delay between retries of a mailbox after a transient failure.
         page_size: Messages per Graph page.
+        task_runner: ``threads`` (in this process) or ``dask`` (a Dask cluster, see docs/scale-out.md).
+        dask_address: With ``dask``: the scheduler of an existing cluster, whose worker threads then set
+            the parallelism (None: a local cluster).
+        dask_workers: With ``dask`` and no address: worker processes of the local cluster.
+        ground_truth: Optional labels to judge the scan by (recall, false positives in the summary):
+            ``"sandbox"`` for a sandbox tenant, a file or URL (JSON, JSON lines, CSV), or a list.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -81,6 +108,7 @@ def historic_scan(
     scope = scan_key(block.tenant_id, start, folders, policy)
     run_id = current_flow_run_id()
     plan = plan_scan(block, scope, start, mailboxes, folders)
+    sides = mailbox_sides(block)  # on-premises mailboxes are read through EWS
     store = store_for(block)
     with store.session() as s:
         scan_id = create_scan_run(s, block.tenant_id, "historic", flow_run_id=run_id, parameters={
@@ -91,11 +119,12 @@ def historic_scan(
                                         description=f"mailboxes scanned of {len(plan.mailboxes)}")
     task = scan_mailbox.with_options(retry_delay_seconds=retry_delay_seconds)
     rows: list[dict[str, Any]] = []
-    runner: Any = ThreadPoolTaskRunner(max_workers=concurrency)  # one task per mailbox, `concurrency` at once
-    with block.graph_client("basic") as client, runner:
-        common = {"client": client, "block": block, "plan": plan, "folders": folders, "policy": policy,
-                  "flow_run_id": run_id, "page_size": page_size}
-        futures: dict[Any, str] = {runner.submit(task, {**common, "mailbox_id": mb}): mb for mb in plan.mailboxes}
+    runner: Any = build_runner(task_runner, concurrency, dask_address=dask_address, dask_workers=dask_workers)
+    with block.graph_client("basic") as client, runner:  # one task per mailbox, `concurrency` at once
+        common = {"client": in_process(client, runner), "block": block, "plan": plan, "folders": folders,
+                  "policy": policy, "flow_run_id": run_id, "page_size": page_size}
+        futures: dict[Any, str] = {runner.submit(task, {**common, "mailbox_id": mb, "where": sides.get(mb)}): mb
+                                   for mb in plan.mailboxes}
         for i, fut in enumerate(as_completed(list(futures)), start=1):
             mb = futures[fut]
             try:
@@ -104,7 +133,7 @@ def historic_scan(
                 error = f"{type(exc).__name__}: {exc}"[:300]
                 record_failure(block, scope, mb, folders, error)
                 rows.append({"mailbox": mb, "status": "failed", "seen": 0, "skipped": False,
-                             "categories": {}, "actions": {}, "error": error})
+                             "categories": {}, "actions": {}, "error": error, "side": side_of(sides.get(mb))})
             update_progress_artifact(progress, 100.0 * i / max(1, len(futures)))
     if not plan.mailboxes:
         update_progress_artifact(progress, 100.0)
@@ -118,15 +147,19 @@ def historic_scan(
     totals = {"mailboxes": len(rows), "messages": sum(r["seen"] for r in rows), "categories": dict(cats),
               "actions": dict(acts), "failed": failed,
               "resumed": [r["mailbox"] for r in rows if r["skipped"]]}
+    if ground_truth:
+        totals["evaluation"] = evaluate_scan(block, scope, ground_truth, rows, start)
     with store.session() as s:
         finish_scan_run(s, scan_id, "done" if not failed else "partial", totals=totals)
         s.commit()
     create_table_artifact(
-        [{"mailbox": r["mailbox"], "status": "resumed" if r["skipped"] else r["status"], "messages": r["seen"],
+        [{"mailbox": r["mailbox"], "side": r.get("side", "cloud"),
+          "status": "resumed" if r["skipped"] else r["status"], "messages": r["seen"],
           **{c: r["categories"].get(c, 0) for c in ("malicious", "suspicious", "spam")},
           "actions": ", ".join(f"{k}={v}" for k, v in sorted(r["actions"].items())), "error": r["error"] or ""}
          for r in rows], key="historic-scan-mailboxes", description=f"per-mailbox results of {scope}")
-    create_markdown_artifact(_summary_markdown(block.primary_domain, scope, rows, cats, acts),
+    create_markdown_artifact(_summary_markdown(block.primary_domain, scope, rows, cats, acts,
+                                               totals.get("evaluation")),
                              key="historic-scan-summary")
     log.info("historic scan %s: %s", scope, totals)
     return {"tenant_id": block.tenant_id, "scope": scope, "scan_id": scan_id, "since": start.isoformat(),

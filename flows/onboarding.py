@@ -48,6 +48,7 @@ from tasks.notify import notify_task
 from tasks.onboarding import (
     ConnectionSettings,
     check_readiness,
+    discover_tenant,
     find_connected_tenant,
     forget_tenant,
     load_apps,
@@ -265,6 +266,8 @@ def onboard_tenant(
     existing = find_connected_tenant(ref)
     plan = plan_consents(tier, existing, update)
     tenant_id = existing.tenant_id if existing is not None else (ref if is_guid(ref) else None)
+    if tenant_id is None:  # know which tenant to expect before trusting a consent callback
+        tenant_id = discover_tenant(ref, cloud, connection)
     if not plan:
         log.info("%s is already connected at the %s tier: re-checking readiness only", ref, tier)
     for step in plan:

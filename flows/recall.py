@@ -20,6 +20,9 @@ The operator's runbook, step by step:
 6. a table artifact (one row per recipient and copy), a Markdown summary, a notification to
    ``notify`` and, with ``notify_sender``, a notice mail to the sender.
 
+On-premises mailboxes (Exchange hybrid) are read and acted on through EWS; each row says its side,
+and an unusable on-premises server fails those rows with the reason.
+
 Undo quarantines and soft deletes with the ``restore`` flow and this run's flow run id.
 """
 
@@ -144,7 +147,8 @@ def recall_message(
         if approval == "ask":
             planned = replace(report, status="planned", results=[
                 RecipientResult(recipient=t["address"], mailbox_id=t["mailbox_id"], status="planned",
-                                via="; ".join(t["via"]), internet_message_id=imid) for t in plan["targets"]])
+                                via="; ".join(t["via"]), internet_message_id=imid,
+                                side="on-premises" if t.get("where") else "cloud") for t in plan["targets"]])
             create_markdown_artifact(summary_markdown(planned), key="recall-plan")
             ok, approval_text = _ask(approval_timeout)
             if not ok:

@@ -5,15 +5,18 @@ tenant, and run on demand).
 
 The operator's runbook, step by step:
 
-1. load the tenant's connection (block name or primary domain) and its last complete snapshot;
+1. load the tenant's connection (block name or primary domain) and its last complete snapshot
+   (from the worker's local copy of exactly that snapshot when there is one, else the store);
 2. sync the directory: the first run (or ``full=True``, or an expired delta token) lists
    everything; later runs apply Graph delta rounds onto the last snapshot;
-3. build the address book, count the protected mailboxes per ``policy``, and diff with the last
-   snapshot (added, removed, changed: aliases, licences, enabled state, group members);
+3. build the address book (a delta run updates the last one, rebuilding only what changed),
+   count the protected mailboxes per ``policy``, and diff with the last snapshot (added,
+   removed, changed: aliases, licences, enabled state, group members);
 4. settle the seats bought: the ``seats`` parameter, else the last snapshot's, else the enabled
    units of the mailbox SKUs the tenant subscribes to;
-5. save directory, delta links and snapshot in one transaction -- a run that fails before this
-   point leaves the last snapshot as it was, and the next run starts from it again;
+5. save directory, delta links and snapshot in one transaction (a delta run writes only the
+   changed rows) -- a run that fails before this point leaves the last snapshot as it was, and
+   the next run starts from it again; then keep the new snapshot's local copy;
 6. publish the summary, the counts and the diff as artifacts, with CSV exports of the address
    book and the licence list under the data directory;
 7. notify (``notify`` block) when the seats are exceeded or the count moved by more than

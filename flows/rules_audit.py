@@ -3,8 +3,10 @@
 Entrypoint: ``flows/rules_audit.py:rules_audit`` (scheduled per tenant, e.g. hourly).
 
 1. list the tenant's mailboxes (address book, else Get-Mailbox) and their forwarding (Get-Mailbox, once);
-2. per mailbox (one task each, ``concurrency`` at a time): Graph messageRules (not in the china
-   cloud) and Exchange rules with hidden ones; a rule Exchange shows and Graph does not is hidden;
+2. per mailbox (one task each, ``concurrency`` at a time, on threads or a Dask cluster, see
+   docs/scale-out.md): Graph messageRules (not in the china cloud) and Exchange rules with hidden
+   ones; a rule Exchange shows and Graph does not is hidden; on-premises mailboxes (hybrid) are
+   read through EWS (an unusable on-premises server fails them with the reason, after the rest);
 3. score each rule and the forwarding, compare with the last snapshot, store the new snapshot;
 4. every NEW or CHANGED rule/forwarding at or above ``threshold`` and not known good emits the
    Prefect event ``mailwarden.rule.suspicious`` (which triggers ``takeover-response``);
@@ -17,13 +19,13 @@ from __future__ import annotations
 from typing import Any, cast
 
 from prefect import flow, get_run_logger
-from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import quote
 
 from mailwarden.takeover import parse_level
 from tasks.directory import connect_tenant
+from tasks.mailbox_access import mailbox_sides
 from tasks.notify import notify_task
 from tasks.rules import audit_mailbox, plan_audit, publish_rules_report
+from tasks.runners import RunnerKind, build_runner, in_process, quoted
 
 
 @flow(name="rules-audit", log_prints=False, validate_parameters=True)
@@ -33,6 +35,9 @@ def rules_audit(
     threshold: str = "medium",
     notify: str | None = None,
     concurrency: int = 8,
+    task_runner: RunnerKind = "threads",
+    dask_address: str | None = None,
+    dask_workers: int = 2,
 ) -> dict[str, Any]:
     """Audit inbox rules and forwarding of ``tenant``; events for new suspicious ones.
 
@@ -42,6 +47,10 @@ def rules_audit(
         threshold: Lowest risk level reported: low, medium or high.
         notify: Name of a Prefect notification block told about new suspicious rules.
         concurrency: Mailboxes audited at the same time.
+        task_runner: ``threads`` (in this process) or ``dask`` (a Dask cluster, see docs/scale-out.md).
+        dask_address: With ``dask``: the scheduler of an existing cluster, whose worker threads then set
+            the parallelism (None: a local cluster).
+        dask_workers: With ``dask`` and no address: worker processes of the local cluster.
     """
     level = str(parse_level(threshold))
     if not 1 <= concurrency <= 64:
@@ -50,17 +59,20 @@ def rules_audit(
     block = connect_tenant(tenant)
     with block.graph_client("basic") as graph, block.exchange_client("basic") as exchange:
         plan = plan_audit(block, graph, exchange, mailboxes)
+        sides = mailbox_sides(block)  # on-premises mailboxes are read through EWS
         results: list[dict[str, Any]] = []
         failed: list[str] = []
-        runner: ThreadPoolTaskRunner[Any]
-        with ThreadPoolTaskRunner(max_workers=concurrency) as runner:
+        with build_runner(task_runner, concurrency, dask_address=dask_address, dask_workers=dask_workers) as runner:
             futures: dict[str, Any] = {mb: runner.submit(cast(Any, audit_mailbox), parameters={
-                "block": block, "graph": graph, "exchange": exchange, "mailbox_id": mb,
-                "forwarding": plan.forwarding.get(mb), "context": quote(plan.context),
-                "message_rules": plan.message_rules, "threshold": level}) for mb in plan.mailboxes}
+                "block": block, "graph": in_process(graph, runner), "exchange": in_process(exchange, runner),
+                "mailbox_id": mb, "forwarding": plan.forwarding.get(mb), "context": quoted(plan.context, runner),
+                "message_rules": plan.message_rules, "threshold": level, "where": sides.get(mb)})
+                for mb in plan.mailboxes}
             for mb, fut in futures.items():
                 try:
                     results.append(fut.result())
+                    if results[-1].get("error"):
+                        failed.append(f"{mb} ({results[-1]['error']})")
                 except Exception as exc:  # noqa: BLE001 - one mailbox failing is reported, the rest kept
                     log.error("mailbox %s could not be audited: %s", mb, type(exc).__name__)
                     failed.append(mb)

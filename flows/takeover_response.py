@@ -25,6 +25,7 @@ from prefect.input import RunInput
 from mailwarden.takeover import DEFAULT_AUTO, STEPS, Playbook, StepResult, validate_evidence, validate_steps
 from tasks.common import current_flow_run_id, store_for
 from tasks.directory import connect_tenant
+from tasks.mailbox_access import onprem_access
 from tasks.notify import notify_task
 from tasks.takeover import finish_run, publish_summary, record_step, resolve_user, rule_context, run_step, start_run
 
@@ -128,7 +129,8 @@ def takeover_response(
                 rule_context(target["domains"]), graph_admin=admin,
                 message_rules=block.endpoints().supports_message_rules, threshold=threshold,
                 flow_run_id=current_flow_run_id(),
-                protected_upns=frozenset(u.lower() for u in protected_upns or ()))
+                protected_upns=frozenset(u.lower() for u in protected_upns or ()),
+                mailbox=onprem_access(block, graph, target["id"]))  # on-premises mailbox: EWS
             done, decision, approved = [], "not needed (all steps auto)", None
             for step in steps:
                 if step in auto:

@@ -12,6 +12,10 @@ threat-response, step by step:
 4. apply the action (quarantine, move to junk, soft or hard delete) to every copy: each one is
    audited with its new message id and happens once per scope, however often the flow runs.
 
+Mailboxes on an on-premises Exchange (hybrid) are searched and acted on through EWS; the preview
+and summary say which side each mailbox is on, and an unusable on-premises server is reported as
+those mailboxes' search errors while the cloud side completes.
+
 restore moves what a run quarantined, junked or soft-deleted back to the original folders.
 """
 
@@ -30,6 +34,7 @@ from pydantic import BaseModel
 from mailwarden.directory import AddressBook
 from mailwarden.mailbox import MessageQuery
 from tasks.common import current_flow_run_id, load_tenant, store_for
+from tasks.mailbox_access import mailbox_sides, per_side_lines
 from tasks.remediation import act_on_mailbox, restore_actions, search_mailbox
 from tasks.scan import protected_mailboxes
 
@@ -120,14 +125,17 @@ def threat_response(
     run_id = current_flow_run_id()
     scope = scope or "threat:" + hashlib.sha256(q.describe().encode()).hexdigest()[:24]
     targets = _mailboxes(block, mailboxes)
+    sides = mailbox_sides(block)  # on-premises mailboxes go through EWS
     runner: Any = ThreadPoolTaskRunner(max_workers=concurrency)
     with block.graph_client("basic") as client, runner:
         found = _run_per_mailbox(runner, search_mailbox,
-                                 [{"client": client, "mailbox_id": mb, "query": q} for mb in targets])
+                                 [{"client": client, "mailbox_id": mb, "query": q, "block": block,
+                                   "where": sides.get(mb)} for mb in targets])
         hits = [h for f in found for h in f["hits"]]
         errors = {f["mailbox"]: f["error"] for f in found if f["error"]}
         create_table_artifact(
-            [{k: h[k] for k in ("mailbox", "folder", "isRead", "subject", "receivedDateTime", "internetMessageId")}
+            [{k: h[k] for k in ("mailbox", "side", "folder", "isRead", "subject", "receivedDateTime",
+                                "internetMessageId")}
              for h in hits] or [{"mailbox": "(no copies found)"}],
             key="threat-response-preview",
             description=f"{len(hits)} copies in {len({h['mailbox'] for h in hits})} mailboxes for: {q.describe()}")
@@ -160,7 +168,7 @@ def threat_response(
         acted = _run_per_mailbox(runner, act_on_mailbox, [
             {"client": client, "block": block, "mailbox_id": mb, "hits": hs, "action": action,
              "actor": "threat-response", "reason": reason, "approval": approved_by, "flow_run_id": run_id,
-             "scope": scope} for mb, hs in sorted(by_mailbox.items())])
+             "scope": scope, "where": sides.get(mb)} for mb, hs in sorted(by_mailbox.items())])
     results = [r for rs in acted for r in rs]
     counts: dict[str, int] = {}
     for r in results:
@@ -169,6 +177,7 @@ def threat_response(
         f"# Threat response on {block.primary_domain}", "", f"Query: `{q.describe()}`", "",
         f"Action **{action}** ({approved_by}) on {len(results)} copies in {len(by_mailbox)} mailboxes: "
         + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), "",
+        *per_side_lines(results, found),
         f"Undo with flow `restore` and `flow_run_id={run_id}`." if action != "hard_delete" else
         "Hard deletes cannot be undone."]), key="threat-response-summary")
     return {**base, "status": "done", "action": action, "counts": counts, "results": results,

@@ -1,11 +1,16 @@
-"""What every flow needs first: the tenant's block, its store, the current run's id."""
+"""What every flow needs first: the tenant's block, its store, its clients, the current run's id."""
 
 from __future__ import annotations
 
+import atexit
 import functools
-from typing import cast
+import hashlib
+import threading
+from typing import Any, cast
 
-from blocks.m365 import M365Tenant, tenant_block_name
+from blocks.m365 import M365Tenant, Tier, tenant_block_name
+from mailwarden.exchange import ExchangeClient
+from mailwarden.graph import GraphClient
 from mailwarden.settings import get_settings
 from mailwarden.store import Store, open_store
 
@@ -26,7 +31,11 @@ def store_for(tenant: M365Tenant | None = None) -> Store:
     url = None
     if tenant is not None and tenant.store_url is not None:
         url = tenant.store_url.get_secret_value() or None
-    return _migrated(url or get_settings().effective_store_url)
+    with _migrate_lock:  # Alembic's context is process-global: threads of a fresh process must not race
+        return _migrated(url or get_settings().effective_store_url)
+
+
+_migrate_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=32)
@@ -34,6 +43,52 @@ def _migrated(url: str) -> Store:
     store = open_store(url)
     store.migrate()
     return store
+
+
+_clients: dict[tuple[str, str, str], tuple[str, Any]] = {}
+_retired: list[Any] = []
+_clients_lock = threading.Lock()
+
+
+def graph_client_for(block: M365Tenant, tier: Tier = "basic") -> GraphClient:
+    """This process's Graph client for (tenant, tier), built on first use and shared by its threads.
+
+    Tasks call it when the flow passes no client: on a Dask worker clients cannot be shipped, so
+    each worker process builds its own once (one token cache, one connection pool per process).
+    """
+    return cast(GraphClient, _cached_client(block, tier, "graph"))
+
+
+def exchange_client_for(block: M365Tenant, tier: Tier = "basic") -> ExchangeClient:
+    """This process's Exchange admin API client for (tenant, tier); see :func:`graph_client_for`."""
+    return cast(ExchangeClient, _cached_client(block, tier, "exchange"))
+
+
+def _cached_client(block: M365Tenant, tier: Tier, kind: str) -> Any:
+    # The fingerprint covers credentials and hosts: a rotated secret or moved host builds a new client.
+    blob = block.model_dump_json(context={"include_secrets": True})
+    fingerprint = hashlib.sha256(blob.encode()).hexdigest()
+    key = (block.tenant_id, tier, kind)
+    with _clients_lock:
+        cached = _clients.get(key)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        client = block.graph_client(tier) if kind == "graph" else block.exchange_client(tier)
+        _clients[key] = (fingerprint, client)
+        if cached is not None:  # other threads may still use it: closed at exit
+            _retired.append(cached[1])
+    return client
+
+
+@atexit.register
+def close_cached_clients() -> None:
+    """Close every client :func:`graph_client_for` and :func:`exchange_client_for` made in this process."""
+    with _clients_lock:
+        clients = [c for _, c in _clients.values()] + _retired
+        _clients.clear()
+        _retired.clear()
+    for client in clients:
+        client.close()
 
 
 def current_flow_run_id() -> str | None:

@@ -26,16 +26,15 @@ from mailwarden.directory import (
     Reconciliation,
     SyncResult,
     delta_links,
-    diff_books,
     diff_summary,
-    license_counts,
-    license_list,
-    load_state,
+    load_snapshot,
     mailbox_seats,
     previous_seats,
+    reconcile,
     save_snapshot,
     summary_markdown,
     sync_directory,
+    write_cache,
     write_exports,
 )
 from mailwarden.graph import GraphTransportError, ServiceUnavailable, Throttled
@@ -73,14 +72,20 @@ def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-class Previous:
-    """The last complete snapshot (or nothing): directory, delta links, seats, protected count."""
+def cache_dir() -> Path:
+    """Where the latest snapshot of each tenant is kept for the next delta run (worker's data dir)."""
+    return get_settings().data_dir / "directory-cache"
 
-    __slots__ = ("links", "protected", "seats", "state")
+
+class Previous:
+    """The last complete snapshot (or nothing): directory, address book, delta links, seats, protected count."""
+
+    __slots__ = ("book", "links", "protected", "seats", "state")
 
     def __init__(self, state: DirectoryState | None, links: dict[str, str | None], seats: int | None,
-                 protected: int | None) -> None:
+                 protected: int | None, book: AddressBook | None = None) -> None:
         self.state, self.links, self.seats, self.protected = state, links, seats, protected
+        self.book = book
 
 
 @task(name="connect-tenant", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input,
@@ -97,12 +102,13 @@ def connect_tenant(tenant: str) -> M365Tenant:
 
 @task(name="load-previous-snapshot", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def load_previous(block: M365Tenant) -> Previous:
-    """The last complete directory snapshot of the tenant from its store."""
+    """The last complete directory snapshot of the tenant (its local cache, else its store)."""
     from mailwarden.store.repositories import latest_license_snapshot
 
     store = store_for(block)
     with store.session() as s:
-        state = load_state(s, block.tenant_id)
+        loaded = load_snapshot(s, block.tenant_id, cache_dir())
+        state, book = loaded if loaded is not None else (None, None)
         links = delta_links(s, block.tenant_id)
         seats = previous_seats(s, block.tenant_id)
         snap = latest_license_snapshot(s, block.tenant_id)
@@ -113,7 +119,7 @@ def load_previous(block: M365Tenant) -> Previous:
     else:
         log.info("previous snapshot of %s: %s users, %s groups, %s protected", block.primary_domain,
                  len(state.users), len(state.groups), protected)
-    return Previous(state, links, seats, protected)
+    return Previous(state, links, seats, protected, book)
 
 
 @task(name="sync-directory", retries=3, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_transient,
@@ -147,16 +153,21 @@ class Licensing:
 
 @task(name="count-licences", cache_policy=NO_CACHE)
 def count_licences(result: SyncResult, previous: Previous, policy: LicensePolicy) -> Licensing:
-    """Build the address book, count protected mailboxes per policy, diff with the previous snapshot."""
+    """Build the address book, count protected mailboxes per policy, diff with the previous snapshot.
+
+    After a delta sync the previous book is updated (only changed objects rebuilt and compared);
+    after a full sync the book is built from scratch and compared whole.
+    """
     if not isinstance(policy, LicensePolicy):
         raise ValueError("policy must be a LicensePolicy")
-    book = AddressBook.from_state(result.state)
-    licences = license_list(book, policy)
-    counts = license_counts(licences)
-    diffs: list[dict[str, Any]] = []
-    if previous.state is not None:
+    old = previous.book
+    if old is None and previous.state is not None:
         old = AddressBook.from_state(previous.state)
-        diffs = diff_books(old, book, license_list(old, policy), licences)
+    if result.mode == "delta" and old is not None and previous.state is not None:
+        book = old.updated(previous.state, result.state)
+    else:
+        book = AddressBook.from_state(result.state)
+    licences, counts, diffs = reconcile(old, book, policy)
     summary = diff_summary(diffs)
     counts.update({"mode": result.mode, "conflicts": len(book.conflicts), "diff": summary,
                    "recipient_lookups": result.recipient_lookups})
@@ -186,6 +197,11 @@ def save_snapshot_task(block: M365Tenant, result: SyncResult, lic: Licensing, se
     with store.session() as s:
         snapshot_id = save_snapshot(s, result.state, lic.book, lic.licences, lic.diffs, counts=lic.counts,
                                     seats=seats, links=result.links, flow_run_id=flow_run_id)
+    if result.state.snapshot is not None:  # committed: keep it for the next delta run
+        try:
+            write_cache(cache_dir(), result.state.snapshot, result.state, lic.book)
+        except Exception as exc:  # noqa: BLE001 - the snapshot is committed; the next run reads the store
+            get_run_logger().warning("directory cache of %s not written: %s", block.primary_domain, exc)
     get_run_logger().info("saved snapshot %s of %s (%s protected, %s seats)", snapshot_id,
                           block.primary_domain, lic.counts["protected"], seats)
     return snapshot_id

@@ -106,6 +106,14 @@ def load_apps(tier: str, basic_block: str, advanced_block: str) -> tuple[M365App
     return basic, advanced
 
 
+@task(name="discover-tenant", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def discover_tenant(ref: str, cloud: str, connection: ConnectionSettings) -> str:
+    """The tenant id that owns the domain the operator typed (public OpenID discovery, no credentials)."""
+    from mailwarden.onboarding import discover_tenant_id
+
+    return discover_tenant_id(ref, endpoints(cloud, connection).login_url, verify=connection.ca_file or True)
+
+
 @task(name="find-connected-tenant", cache_policy=NO_CACHE)
 def find_connected_tenant(tenant_ref: str) -> M365Tenant | None:
     """The tenant's saved block if it is already connected (by domain, or by id via the store)."""
@@ -162,7 +170,9 @@ def start_consent(
             f"The link works once and expires at {link.expires_at:%Y-%m-%d %H:%M} UTC."
         ),
     )
-    log.info("admin consent for %s (%s app): open %s", tenant_ref, tier, link.url)
+    # the link carries the one-time state: it goes to the artifact for the admin, never to the logs
+    log.info("admin consent for %s (%s app): the link is in the artifact %s", tenant_ref, tier,
+             key)
     return link.url
 
 

@@ -15,11 +15,13 @@ from prefect.cache_policies import NO_CACHE
 from blocks.m365 import M365Tenant
 from mailwarden.directory import AddressBook
 from mailwarden.graph import Forbidden, GraphClient, NotFound
-from mailwarden.mailbox import folder_names
+from mailwarden.mailbox.access import MailboxRouter
+from mailwarden.mailbox.ews import OnPremUnavailable
 from mailwarden.recall import (
     Expansion,
     MessageRef,
     RecallRejected,
+    RecipientResult,
     check_sender,
     expand_recipients,
     find_forwards,
@@ -28,11 +30,14 @@ from mailwarden.recall import (
     recipients_of,
 )
 from tasks.common import store_for
+from tasks.mailbox_access import mailbox_access, side_of
 from tasks.scan import retry_transient
 
 
-def _expansion_dict(exp: Expansion) -> dict[str, Any]:
-    return {"targets": [asdict(t) for t in exp.targets.values()],
+def _expansion_dict(exp: Expansion, sides: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The expansion as plain data; each target carries its ``where`` (on-premises mailboxes: EWS)."""
+    targets = [{**asdict(t), "where": (sides or {}).get(str(t.mailbox_id))} for t in exp.targets.values()]
+    return {"targets": targets,
             "external": [list(x) for x in exp.external], "unresolved": [list(x) for x in exp.unresolved]}
 
 
@@ -46,16 +51,18 @@ def plan_recall(client: GraphClient, block: M365Tenant, sender: str, ref: Messag
             book = AddressBook.load(s, block.tenant_id)
         except LookupError as exc:
             return {"rejected": str(exc)}
+    sides = MailboxRouter.from_book(None, book).onprem_mailboxes()
     try:
         sender_mailbox = check_sender(book, sender)
-        sent = find_sent_message(client, sender_mailbox, ref)
-    except RecallRejected as exc:
+        sent = find_sent_message(mailbox_access(block, client, sender_mailbox, sides.get(sender_mailbox)),
+                                 sender_mailbox, ref)
+    except (RecallRejected, OnPremUnavailable) as exc:
         log.warning("recall rejected: %s", exc)
         return {"rejected": str(exc)}
     exp = expand_recipients(book, recipients_of(sent), exclude=[sender_mailbox])
     log.info("recall of %s: %d internal mailboxes, %d external addresses", sent.get("internetMessageId"),
              len(exp.targets), len(exp.external))
-    return {"rejected": None, "sender_mailbox": sender_mailbox, "sent": sent, **_expansion_dict(exp)}
+    return {"rejected": None, "sender_mailbox": sender_mailbox, "sent": sent, **_expansion_dict(exp, sides)}
 
 
 @task(name="recall-from-mailbox", retries=3, retry_delay_seconds=10, retry_condition_fn=retry_transient,
@@ -65,16 +72,23 @@ def recall_mailbox_task(client: GraphClient, block: M365Tenant, target: dict[str
                         flow_run_id: str | None) -> list[dict[str, Any]]:
     """Recall the copies of one message in one mailbox; result rows (see ``RecipientResult``)."""
     mailbox = str(target["mailbox_id"])
+    where = target.get("where")
     try:
-        folders = folder_names(client, mailbox)
+        access = mailbox_access(block, client, mailbox, where)
+        folders = access.folder_names()
     except (NotFound, Forbidden):
         folders = {}
+    except OnPremUnavailable as exc:
+        get_run_logger().error("recall in %s (on-premises) failed: %s", mailbox, exc)
+        return [asdict(RecipientResult(str(target["address"]), mailbox, "failed", "; ".join(target.get("via") or []),
+                                       internet_message_id=internet_message_id, detail=str(exc),
+                                       side=side_of(where)))]
     with store_for(block).session() as s:
         results = recall_from_mailbox(
             client, s, tenant_id=block.tenant_id, mailbox_id=mailbox, recipient=str(target["address"]),
             internet_message_id=internet_message_id, action=action, include_read=include_read, actor=actor,
             reason=reason, approval=approval, flow_run_id=flow_run_id, via="; ".join(target.get("via") or []),
-            folders=folders)
+            folders=folders, access=access)
     get_run_logger().info("recall in %s: %s", mailbox, [r.status for r in results])
     return [asdict(r) for r in results]
 
@@ -86,8 +100,8 @@ def forwards_task(client: GraphClient, block: M365Tenant, target: dict[str, Any]
     """Forwards of the message sent from one recipient's mailbox, each with its expanded recipients."""
     mailbox = str(target["mailbox_id"])
     try:
-        found = find_forwards(client, mailbox, sent)
-    except (NotFound, Forbidden):
+        found = find_forwards(mailbox_access(block, client, mailbox, target.get("where")), mailbox, sent)
+    except (NotFound, Forbidden, OnPremUnavailable):
         return []
     if not found:
         return []
@@ -97,8 +111,9 @@ def forwards_task(client: GraphClient, block: M365Tenant, target: dict[str, Any]
     for fwd in found:
         exp = expand_recipients(book, recipients_of(fwd), exclude=[mailbox, *exclude],
                                 via_prefix=f"forward by {target['address']} ")
+        sides = MailboxRouter.from_book(None, book).onprem_mailboxes()
         out.append({"by": target["address"], "by_mailbox": mailbox,
                     "internet_message_id": fwd.get("internetMessageId"), "subject": fwd.get("subject"),
-                    **_expansion_dict(exp)})
+                    **_expansion_dict(exp, sides)})
     get_run_logger().info("%d forward(s) of the message sent from %s", len(out), mailbox)
     return out

@@ -17,18 +17,19 @@ from prefect.events import emit_event
 from blocks.m365 import M365Tenant
 from mailwarden.detection.rules import RuleContext
 from mailwarden.graph import NotFound
+from mailwarden.mailbox.ews import OnPremUnavailable
 from mailwarden.takeover import (
     RuleFinding,
     assess_mailbox,
     campaigns,
     forwarding_by_mailbox,
-    gather_mailbox_rules,
     is_alert,
     mailbox_ids,
     record_findings,
 )
-from tasks.common import store_for
+from tasks.common import exchange_client_for, graph_client_for, store_for
 from tasks.directory import retry_transient
+from tasks.mailbox_access import Where, mailbox_access, per_side_lines, side_of
 
 EVENT = "mailwarden.rule.suspicious"
 RETRY_DELAYS: list[float] = [2, 10, 30]
@@ -122,15 +123,20 @@ def emit_suspicious(block: M365Tenant, f: RuleFinding) -> None:
       cache_policy=NO_CACHE, task_run_name="audit-rules-{mailbox_id}")
 def audit_mailbox(block: M365Tenant, graph: Any, exchange: Any, mailbox_id: str,
                   forwarding: dict[str, Any] | None, context: RuleContext, message_rules: bool,
-                  threshold: str) -> dict[str, Any]:
+                  threshold: str, where: Where = None) -> dict[str, Any]:
     """Read, score and snapshot one mailbox's rules and forwarding; emit events for new suspicious ones.
 
     Pass ``context`` wrapped in ``prefect.utilities.annotations.quote``: Prefect then does not walk
-    the tenant's address set for every task run.
+    the tenant's address set for every task run. ``where`` sends an on-premises mailbox through EWS
+    (an unusable on-premises server gives ``{"error": reason}``).
     """
     log = get_run_logger()
+    graph, exchange = graph or graph_client_for(block), exchange or exchange_client_for(block)  # None on Dask
     try:
-        inv = gather_mailbox_rules(graph, exchange, mailbox_id, message_rules=message_rules)
+        inv = mailbox_access(block, graph, mailbox_id, where).rules_inventory(exchange, message_rules=message_rules)
+    except OnPremUnavailable as exc:
+        log.error("mailbox %s (on-premises) not audited: %s", mailbox_id, exc)
+        return {"mailbox": mailbox_id, "side": side_of(where), "error": str(exc), "findings": []}
     except NotFound:
         log.warning("mailbox %s not found (deleted since the listing?): skipped", mailbox_id)
         return {"mailbox": mailbox_id, "skipped": "mailbox not found", "findings": []}
@@ -145,7 +151,8 @@ def audit_mailbox(block: M365Tenant, graph: Any, exchange: Any, mailbox_id: str,
     if emitted:
         log.warning("%s: %s new or changed suspicious rule(s)", mailbox_id, emitted)
     keep = [f.summary() for f in findings if is_alert(f, threshold) or f.targets]
-    return {"mailbox": mailbox_id, "findings": keep, "rules": len(findings), "emitted": emitted}
+    return {"mailbox": mailbox_id, "side": side_of(where), "findings": keep, "rules": len(findings),
+            "emitted": emitted}
 
 
 @task(name="publish-rules-report", cache_policy=NO_CACHE)
@@ -153,7 +160,9 @@ def publish_rules_report(block: M365Tenant, results: list[dict[str, Any]], thres
                          failed: list[str], notes: list[str]) -> dict[str, Any]:
     """Table of the current suspicious rules, one line per forwarding campaign, and the counts."""
     suspicious = [f for r in results for f in r["findings"] if _alert(f, threshold)]
-    rows = [{"mailbox": f["mailbox"], "rule": f["rule_key"], "name": f["name"], "hidden": f["hidden"],
+    sides = {r["mailbox"]: r.get("side", "cloud") for r in results}
+    rows = [{"mailbox": f["mailbox"], "side": sides.get(f["mailbox"], "cloud"), "rule": f["rule_key"],
+             "name": f["name"], "hidden": f["hidden"],
              "risk": f["risk"], "change": f["change"], "reasons": "; ".join(f["reasons"])} for f in suspicious]
     camps = campaigns([f for r in results for f in r["findings"]], threshold)
     camp_lines = [f"- campaign: {len(c.mailboxes)} mailboxes forward to {c.target}: {', '.join(c.mailboxes)}"
@@ -164,7 +173,8 @@ def publish_rules_report(block: M365Tenant, results: list[dict[str, Any]], thres
     md = [f"# Rules audit of {block.primary_domain}", "",
           f"- mailboxes audited: {len(results)}; failed: {len(failed)}",
           f"- suspicious now (>= {threshold}): {len(suspicious)}; new or changed: {len(new)}",
-          *[f"- note: {n}" for n in notes], "", "## Forwarding campaigns", *(camp_lines or ["none"])]
+          *[f"- note: {n}" for n in notes], "", "## By side", *per_side_lines([], results),
+          "## Forwarding campaigns", *(camp_lines or ["none"])]
     create_markdown_artifact("\n".join(md), key="rules-audit-summary")
     return {"suspicious": suspicious, "new": new, "campaigns": [{"target": c.target, "mailboxes": list(c.mailboxes)}
                                                                  for c in camps], "campaign_lines": camp_lines}

@@ -1,8 +1,9 @@
 """Tasks of the ``historic-scan`` flow: plan the mailboxes, scan one mailbox, report.
 
 One task per mailbox (never per message). A mailbox task pages through its messages with only
-the properties detection needs, classifies each, stores findings in bulk (idempotent per scan
-key), applies the policy's action per category through the audited, idempotent
+the properties detection needs (the next page is read while this one is classified), classifies
+each, stores the findings of each page in one bulk insert (idempotent per scan key), applies the
+policy's action per category through the audited, idempotent
 :func:`mailwarden.mailbox.apply_message_action`, and checkpoints the mailbox. Transient Graph
 failures raise (the task retries); a mailbox that is gone or forbidden is checkpointed
 ``failed`` with the reason and does not fail the scan.
@@ -32,7 +33,8 @@ from mailwarden.graph import (
     ServiceUnavailable,
     Throttled,
 )
-from mailwarden.mailbox import apply_message_action, iter_messages
+from mailwarden.mailbox.access import GraphAccess, MailboxAccess, OnPremUnavailable
+from mailwarden.mailbox.reading import read_ahead
 from mailwarden.store.repositories import (
     add_findings,
     ensure_checkpoints,
@@ -41,12 +43,12 @@ from mailwarden.store.repositories import (
     mark_checkpoint_failed,
     mark_checkpoint_running,
 )
-from tasks.common import store_for
+from tasks.common import graph_client_for, store_for
+from tasks.mailbox_access import Where, mailbox_access, side_of
 
 TRANSIENT = (GraphTransportError, Throttled, ServiceUnavailable)
 SCAN_ACTOR = "historic-scan"
 ALL_FOLDERS = "*"
-FINDING_BATCH = 500
 PolicyAction = Literal["report", "quarantine", "move_to_junk", "soft_delete", "hard_delete"]
 CATEGORIES = tuple(c.value for c in Category)
 
@@ -167,8 +169,13 @@ def scan_one_mailbox(
     client: GraphClient, store: Any, *, tenant_id: str, scope: str, mailbox_id: str, since: datetime,
     folders: list[str] | None, policy: ScanPolicy, context: DetectionContext | None,
     flow_run_id: str | None, detection_policy: DetectionPolicy | None = None, page_size: int = 250,
+    access: MailboxAccess | None = None,
 ) -> dict[str, Any]:
-    """Scan one mailbox (the body of the task; no Prefect): returns its summary."""
+    """Scan one mailbox (the body of the task; no Prefect): returns its summary.
+
+    ``access`` reads and acts on the mailbox wherever it lives (default: Graph with ``client``).
+    """
+    mailbox = access or GraphAccess(client, mailbox_id)
     folder_key = _folder_key(folders)
     out: dict[str, Any] = {"mailbox": mailbox_id, "status": "done", "seen": 0, "skipped": False,
                            "categories": {}, "actions": {}, "error": None}
@@ -188,7 +195,8 @@ def scan_one_mailbox(
         with store.session() as s:
             targets: list[str | None] = list(folders) if folders else [None]
             for folder in targets:
-                for msg in iter_messages(client, mailbox_id, since=since, folder=folder, page_size=page_size):
+                messages = mailbox.iter_messages(since=since, folder=folder, page_size=page_size)
+                for msg in read_ahead(messages, page_size):  # the next page is fetched during this one's work
                     out["seen"] += 1
                     verdict = classify(msg, context, pol)
                     category = str(verdict.category)
@@ -201,13 +209,13 @@ def scan_one_mailbox(
                         latest = at if latest is None or at > latest else latest
                     action = policy.action_for(category)
                     if action != "report":
-                        outcome = apply_message_action(
-                            client, s, tenant_id=tenant_id, mailbox_id=mailbox_id, message=msg,
+                        outcome = mailbox.apply_action(
+                            s, tenant_id=tenant_id, message=msg,
                             action=action,  # type: ignore[arg-type]
                             actor=SCAN_ACTOR, reason=f"policy:{category} score={verdict.score}",
                             approval="policy", flow_run_id=flow_run_id, scope=scope)
                         acts[f"{action}:{outcome.result}"] += 1
-                    if len(batch) >= FINDING_BATCH:
+                    if batch and out["seen"] % page_size == 0:  # one transaction per page of messages
                         add_findings(s, batch)
                         s.commit()
                         batch = []
@@ -215,7 +223,7 @@ def scan_one_mailbox(
             mark_checkpoint_done(s, tenant_id, scope, mailbox_id, folder_key, messages_seen=out["seen"],
                                  last_received=latest)
             s.commit()
-    except (NotFound, Forbidden, ConsentMissing) as exc:
+    except (NotFound, Forbidden, ConsentMissing, OnPremUnavailable) as exc:
         reason = f"{type(exc).__name__}: {exc}"
         with store.session() as s:
             mark_checkpoint_failed(s, tenant_id, scope, mailbox_id, folder_key, reason)
@@ -227,13 +235,16 @@ def scan_one_mailbox(
 
 @task(name="scan-mailbox", retries=3, retry_delay_seconds=10, retry_condition_fn=retry_transient,
       cache_policy=NO_CACHE)
-def scan_mailbox(client: GraphClient, block: M365Tenant, plan: ScanPlan, mailbox_id: str,
+def scan_mailbox(client: GraphClient | None, block: M365Tenant, plan: ScanPlan, mailbox_id: str,
                  folders: list[str] | None, policy: ScanPolicy, flow_run_id: str | None,
-                 page_size: int = 250) -> dict[str, Any]:
-    """Scan one mailbox of a plan (retried on transient Graph failures)."""
+                 page_size: int = 250, where: Where = None) -> dict[str, Any]:
+    """Scan one mailbox of a plan (retried on transient Graph failures); ``where``: its side (EWS if on-premises)."""
+    client = client or graph_client_for(block)  # None on Dask workers: this process's own client
     result = scan_one_mailbox(client, store_for(block), tenant_id=block.tenant_id, scope=plan.scope,
                               mailbox_id=mailbox_id, since=plan.since, folders=folders, policy=policy,
-                              context=plan.context, flow_run_id=flow_run_id, page_size=page_size)
+                              context=plan.context, flow_run_id=flow_run_id, page_size=page_size,
+                              access=mailbox_access(block, client, mailbox_id, where))
+    result["side"] = side_of(where)
     log = get_run_logger()
     if result["status"] == "failed":
         log.warning("mailbox %s not scanned: %s", mailbox_id, result["error"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import quote
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -16,13 +18,17 @@ from mailwarden.takeover import Playbook, StepResult
 from tasks.common import store_for
 from tasks.directory import retry_transient
 
+# A user object id, or a UPN: the characters Entra ID allows in its local part, then a DNS domain.
+_USER_REF = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
+                       r"|[A-Za-z0-9'._!#^~-]{1,113}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+
 
 @task(name="resolve-takeover-user", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_transient,
       cache_policy=NO_CACHE)
 def resolve_user(block: M365Tenant, graph: Any, user: str, evidence: dict[str, Any]) -> dict[str, Any]:
     """The user (id or UPN) as a user of this tenant, and the tenant's rule context; ValueError otherwise."""
-    if not isinstance(user, str) or not user.strip() or "/" in user or "?" in user:
-        raise ValueError("user must be a user id or a UPN")
+    if not isinstance(user, str) or not _USER_REF.fullmatch(user.strip()):
+        raise ValueError("user must be a user id (GUID) or a UPN")
     user = user.strip()
     org = (graph.get("/organization").get("value") or [{}])[0]
     domains = {str(d.get("name", "")).lower() for d in org.get("verifiedDomains") or []}
@@ -30,7 +36,8 @@ def resolve_user(block: M365Tenant, graph: Any, user: str, evidence: dict[str, A
     if "@" in user and user.rsplit("@", 1)[1].lower() not in domains:
         raise ValueError(f"user {user!r} is not of tenant {block.primary_domain}")
     try:
-        found = graph.get(f"/users/{user}", params={"$select": "id,userPrincipalName,mail,accountEnabled"})
+        found = graph.get(f"/users/{quote(user, safe='@')}",
+                          params={"$select": "id,userPrincipalName,mail,accountEnabled"})
     except NotFound:
         raise ValueError(f"unknown user {user!r} in tenant {block.primary_domain}") from None
     ev_tenant = evidence.get("tenant")

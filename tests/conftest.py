@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,46 @@ def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _prefect_server(database_url: str | None = None) -> Iterator[None]:
+    """A Prefect test server: on a temporary SQLite file, or on ``database_url`` (e.g. postgresql+asyncpg)."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        PREFECT_SERVER_DATABASE_CONNECTION_URL,
+        temporary_settings,
+    )
+    from prefect.testing.utilities import prefect_test_harness
+
+    if database_url is None:
+        with temporary_settings({PREFECT_SERVER_ANALYTICS_ENABLED: False}), prefect_test_harness(120):
+            yield
+        return
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    with temporary_settings({PREFECT_SERVER_DATABASE_CONNECTION_URL: database_url,
+                             PREFECT_SERVER_ANALYTICS_ENABLED: False}):  # loopback only: no telemetry
+        server = SubprocessASGIServer(port=port)
+        server.start(timeout=120)  # migrates the database first
+        try:
+            with temporary_settings({PREFECT_API_URL: server.api_url}):
+                yield
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Callable[..., contextlib.AbstractContextManager[None]]:
+    """Start another Prefect server for a while: ``with prefect_server(database_url): ...``."""
+    return _prefect_server
+
+
 @pytest.fixture(scope="session")
 def prefect_harness(session_data_dir: Path) -> Iterator[None]:
     """One Prefect test server (SQLite) for the whole session."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
+    with _prefect_server():
         yield
 
 

@@ -9,18 +9,21 @@ the very last row written), or nothing is, and the previous snapshot stays the l
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailwarden.directory.address_book import AddressBook
+from mailwarden.directory._gc import no_gc
+from mailwarden.directory.address_book import AddressBook, BookChanges
+from mailwarden.directory.cache import read_cache
 from mailwarden.directory.state import DirectoryState
-from mailwarden.store.models import DirectoryAddress, DirectoryObject, GroupMembership
+from mailwarden.store.models import DirectoryObject, GroupMembership, LicenseSnapshot
 from mailwarden.store.repositories import (
     apply_directory_changes,
-    count_directory_objects,
     get_delta_token,
     latest_license_snapshot,
     save_license_snapshot,
@@ -31,11 +34,45 @@ USERS_RESOURCE = "directory:users"
 GROUPS_RESOURCE = "directory:groups"
 
 
+def snapshot_key(snap: LicenseSnapshot) -> tuple[int, str]:
+    """(id, taken_at in ISO form): names one stored snapshot (ids alone may be reused by SQLite)."""
+    taken: datetime = snap.taken_at
+    taken = taken.replace(tzinfo=UTC) if taken.tzinfo is None else taken.astimezone(UTC)
+    return int(snap.id), taken.isoformat()
+
+
+def load_snapshot(session: Session, tenant_id: str,
+                  cache_dir: Path | None = None) -> tuple[DirectoryState, AddressBook] | None:
+    """The latest complete snapshot's directory and address book, or None when there is none.
+
+    From the cache under ``cache_dir`` when it holds exactly that snapshot (see
+    :mod:`mailwarden.directory.cache`), else from the store (and the book rebuilt).
+    """
+    snap = latest_license_snapshot(session, tenant_id)
+    if snap is None:
+        return None
+    if cache_dir is not None:
+        cached = read_cache(cache_dir, tenant_id, snapshot_key(snap))
+        if cached is not None:
+            return cached
+    state = load_state(session, tenant_id)
+    if state is None:  # pragma: no cover - the snapshot was there a moment ago, same transaction
+        return None
+    return state, AddressBook.from_state(state)
+
+
 def load_state(session: Session, tenant_id: str) -> DirectoryState | None:
     """The directory as of the latest complete snapshot, or None when there is none."""
     snap = latest_license_snapshot(session, tenant_id)
     if snap is None:
         return None
+    with no_gc():
+        state = _read_state(session, tenant_id, snap)
+    state.snapshot = snapshot_key(snap)
+    return state
+
+
+def _read_state(session: Session, tenant_id: str, snap: LicenseSnapshot) -> DirectoryState:
     counts = snap.counts or {}
     users: dict[str, dict[str, Any]] = {}
     groups: dict[str, dict[str, Any]] = {}
@@ -74,9 +111,11 @@ def delta_links(session: Session, tenant_id: str) -> dict[str, str | None]:
 def _items(licences: pd.DataFrame) -> Iterable[dict[str, Any]]:
     cols = ["object_id", "address", "recipient_type", "counted", "reason"]
     frame = licences[cols].astype(object)
-    return cast(list[dict[str, Any]], frame.where(frame.notna(), None).to_dict("records"))
+    columns = [frame[c].where(frame[c].notna(), None).tolist() for c in cols]
+    return [dict(zip(cols, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
+@no_gc()
 def save_snapshot(
     session: Session,
     state: DirectoryState,
@@ -92,10 +131,15 @@ def save_snapshot(
     """Write directory tables, delta links and the licence snapshot in ``session``; the snapshot id.
 
     The caller owns the transaction (``with store.session() as s``): nothing is visible until
-    it commits, and a failure rolls every table back together.
+    it commits, and a failure rolls every table back together. A book from
+    :meth:`AddressBook.updated` whose starting point is the latest stored snapshot writes only
+    its changed rows; any other book replaces the tables. Sets ``state.snapshot`` to the new
+    snapshot's key (for :func:`~mailwarden.directory.cache.write_cache` after the commit).
     """
-    if state.touched is not None and count_directory_objects(session, state.tenant_id):
-        _save_changes(session, state, book)
+    changes = book.changes
+    latest = latest_license_snapshot(session, state.tenant_id)
+    if changes is not None and latest is not None and changes.base == snapshot_key(latest):
+        _save_changes(session, state, book, changes)
     else:
         book.save(session, raw={**state.users, **state.groups})
     for resource, key in ((USERS_RESOURCE, "users"), (GROUPS_RESOURCE, "groups")):
@@ -107,68 +151,23 @@ def save_snapshot(
         session, state.tenant_id, items=_items(licences), diffs=diffs,
         protected_count=int(counts.get("protected", 0)), seats=seats, counts=full_counts,
         flow_run_id=flow_run_id)
+    session.flush()
+    state.snapshot = snapshot_key(snap)
     return int(snap.id)
 
 
-_OBJECT_COLS = ["object_id", "kind", "display_name", "upn", "mail", "recipient_type", "account_enabled",
-                "user_type", "licensed", "location"]
-
-
-def _changed_keys(old: pd.DataFrame, new: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    """Rows of ``old`` or ``new`` (on ``cols``) that are not in the other."""
-    a = old[cols].reset_index(drop=True).astype(object)
-    a = a.where(a.notna(), None).drop_duplicates()
-    b = new[cols].reset_index(drop=True).astype(object)
-    b = b.where(b.notna(), None).drop_duplicates()
-    both = a.merge(b, how="outer", on=cols, indicator=True)
-    return both[both["_merge"] != "both"]
-
-
-def _plain(result: Iterable[Any]) -> list[tuple[Any, ...]]:
-    """Result rows as plain tuples (pandas builds frames from these far faster than from Rows)."""
-    return [tuple(r) for r in result]
-
-
-def _save_changes(session: Session, state: DirectoryState, book: AddressBook) -> None:
-    """Write only what differs from the stored directory (``apply_directory_changes``).
-
-    Touched: the objects the delta changed or removed (``state.touched``), plus every object
-    whose stored row or addresses differ from ``book``; memberships are written as the exact
-    difference. Compared on the plain columns, without loading the stored Graph JSON.
-    """
-    tid = state.tenant_id
-    stored = pd.DataFrame(_plain(session.execute(select(*(getattr(DirectoryObject, c) for c in _OBJECT_COLS)).where(
-        DirectoryObject.tenant_id == tid))), columns=_OBJECT_COLS)
-    addr_cols = ["address", "object_id", "is_primary"]
-    s_addr = pd.DataFrame(_plain(session.execute(select(
-        DirectoryAddress.address, DirectoryAddress.object_id, DirectoryAddress.is_primary).where(
-        DirectoryAddress.tenant_id == tid))), columns=addr_cols)
-    mem_cols = ["group_id", "member_id", "transitive"]
-    s_mem = pd.DataFrame(_plain(session.execute(select(
-        GroupMembership.group_id, GroupMembership.member_id, GroupMembership.transitive).where(
-        GroupMembership.tenant_id == tid))), columns=mem_cols)
-    objects = book.objects.reset_index(drop=True)
-    objects = objects.assign(location=objects["location"].fillna("cloud"))
-    addresses = book.addresses.assign(address=book.addresses["address"].astype(str).str.strip().str.lower(),
-                                      is_primary=book.addresses["is_primary"].astype(bool))
-    addresses = addresses.groupby(["address", "object_id"], as_index=False).agg(is_primary=("is_primary", "max"))
-    memberships = book.memberships.assign(transitive=book.memberships["transitive"].astype(bool))
-    touched = set(state.touched or ())
-    touched |= set(_changed_keys(stored, objects, _OBJECT_COLS)["object_id"])
-    touched |= set(_changed_keys(s_addr.assign(is_primary=s_addr["is_primary"].astype(bool)), addresses,
-                                 addr_cols)["object_id"])
-    mem_diff = _changed_keys(s_mem.assign(transitive=s_mem["transitive"].astype(bool)), memberships, mem_cols)
-    raw = {**state.users, **state.groups}
-    live = objects[objects["object_id"].isin(touched)]
-    records = live[_OBJECT_COLS].astype(object).where(live[_OBJECT_COLS].notna(), None).to_dict("records")
-    for rec in records:
-        rec["raw"] = raw.get(rec["object_id"])
-    deletes = touched - set(objects["object_id"])
-    addr_rows = addresses[addresses["object_id"].isin(touched)].to_dict("records")
-    added = mem_diff[mem_diff["_merge"] == "right_only"][mem_cols].to_dict("records")
-    removed = mem_diff[mem_diff["_merge"] == "left_only"][mem_cols].to_dict("records")
-    apply_directory_changes(session, tid, cast(list[dict[str, Any]], records), deletes,
-                            cast(list[dict[str, Any]], addr_rows), cast(list[dict[str, Any]], added),
+def _save_changes(session: Session, state: DirectoryState, book: AddressBook, changes: BookChanges) -> None:
+    """Write only the rows ``changes`` names (``apply_directory_changes``): changed objects with
+    their addresses, removed objects, and the membership rows added and removed."""
+    live = changes.objects - changes.removed
+    raw = {**{i: state.users[i] for i in live if i in state.users},
+           **{i: state.groups[i] for i in live if i in state.groups}}
+    records = book.object_records(live, raw=raw)
+    addresses = book.addresses[book.addresses["object_id"].isin(live)].to_dict("records")
+    added = changes.memberships_added.to_dict("records")
+    removed = changes.memberships_removed.to_dict("records")
+    apply_directory_changes(session, state.tenant_id, records, changes.removed,
+                            cast(list[dict[str, Any]], addresses), cast(list[dict[str, Any]], added),
                             cast(list[dict[str, Any]], removed))
 
 

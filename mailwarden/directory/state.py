@@ -32,7 +32,7 @@ GROUP_SELECT = (
 class DirectoryState:
     """A tenant's directory: Graph users/groups by id, direct members, recipient types."""
 
-    __slots__ = ("domains", "groups", "members", "recipient_types", "skus", "tenant_id", "touched", "users")
+    __slots__ = ("domains", "groups", "members", "recipient_types", "skus", "snapshot", "tenant_id", "users")
 
     def __init__(
         self,
@@ -52,25 +52,32 @@ class DirectoryState:
         self.recipient_types: dict[str, str] = dict(recipient_types or {})
         self.domains: list[str] = sorted({d.strip().lower() for d in domains if d and d.strip()})
         self.skus: list[Json] = list(skus)
-        self.touched: set[str] | None = None
-        """Set by a delta sync: ids whose Graph JSON changed or that were removed since the stored
-        snapshot this state was derived from (lets ``save_snapshot`` write only those); None otherwise."""
+        self.snapshot: tuple[int, str] | None = None
+        """(id, taken_at) of the stored snapshot this state was loaded from, or a delta applied to."""
 
     def __repr__(self) -> str:
         return (f"DirectoryState(tenant_id={self.tenant_id!r}, users={len(self.users)}, "
                 f"groups={len(self.groups)}, domains={self.domains!r})")
 
     def copy(self) -> DirectoryState:
-        """A copy whose dicts and member sets can change without touching this one."""
-        return DirectoryState(
+        """A copy that :func:`apply_user_delta` / :func:`apply_group_delta` can change freely.
+
+        The object dicts are shared, not copied: the delta functions replace an object's dict
+        rather than change it, so an object the delta leaves alone stays the *same* dict in both
+        states (which is how :func:`~mailwarden.directory.address_book.changed_objects` finds the
+        changed ones without comparing everything).
+        """
+        out = DirectoryState(
             self.tenant_id,
-            users={k: dict(v) for k, v in self.users.items()},
-            groups={k: dict(v) for k, v in self.groups.items()},
+            users=self.users,
+            groups=self.groups,
             members=self.members,
             recipient_types=self.recipient_types,
             domains=self.domains,
             skus=self.skus,
         )
+        out.snapshot = self.snapshot
+        return out
 
     def object_ids(self) -> set[str]:
         """Ids of every user and group."""
@@ -79,6 +86,13 @@ class DirectoryState:
 
 def _clean(item: Mapping[str, Any]) -> Json:
     return {k: v for k, v in item.items() if not k.startswith("@") and "@" not in k}
+
+
+def _leave_groups(state: DirectoryState, oid: str) -> None:
+    """Take ``oid`` out of every group (new sets: the old ones may be shared with another state)."""
+    for gid, mids in state.members.items():
+        if oid in mids:
+            state.members[gid] = mids - {oid}
 
 
 def apply_user_delta(state: DirectoryState, items: Iterable[Mapping[str, Any]]) -> tuple[set[str], set[str]]:
@@ -92,12 +106,11 @@ def apply_user_delta(state: DirectoryState, items: Iterable[Mapping[str, Any]]) 
         if "@removed" in item:
             state.users.pop(oid, None)
             state.recipient_types.pop(oid, None)
-            for mids in state.members.values():
-                mids.discard(oid)
+            _leave_groups(state, oid)
             removed.add(oid)
             changed.discard(oid)
             continue
-        state.users.setdefault(oid, {"id": oid}).update(_clean(item))
+        state.users[oid] = {**state.users.get(oid, {"id": oid}), **_clean(item)}
         changed.add(oid)
         removed.discard(oid)
     return changed, removed
@@ -119,13 +132,13 @@ def apply_group_delta(state: DirectoryState, items: Iterable[Mapping[str, Any]])
             state.groups.pop(gid, None)
             state.members.pop(gid, None)
             state.recipient_types.pop(gid, None)
-            for mids in state.members.values():
-                mids.discard(gid)
+            _leave_groups(state, gid)
             removed.add(gid)
             changed.discard(gid)
             continue
-        state.groups.setdefault(gid, {"id": gid}).update(_clean(item))
-        mids = state.members.setdefault(gid, set())
+        state.groups[gid] = {**state.groups.get(gid, {"id": gid}), **_clean(item)}
+        mids = set(state.members.get(gid, ()))
+        state.members[gid] = mids
         for m in item.get("members@delta") or []:
             mid = str(m.get("id") or "")
             if not mid:

@@ -14,15 +14,16 @@ Full sync (first run, ``full=True``, or an expired delta token):
 
 Delta sync: the stored deltaLinks, folded onto the previous snapshot's objects. Recipient types
 are looked up only for new objects and for users whose licences or enabled state changed
-(``Get-Recipient -Identity``, one call each); past ``max_recipient_lookups`` such objects a
-single full ``Get-Recipient`` is cheaper and is used instead. A mailbox converted (say, user to
+(``Get-Recipient -Identity`` for one, ``-Filter`` on ``ExternalDirectoryObjectId`` for 50 per
+call); past ``max_recipient_lookups`` such objects a single full ``Get-Recipient`` is cheaper
+and is used instead. A mailbox converted (say, user to
 shared) without any Graph-visible change is picked up by the next full sync.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from mailwarden.directory.state import (
@@ -37,7 +38,9 @@ from mailwarden.graph import DeltaExpired, NotFound
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 999
-MAX_RECIPIENT_LOOKUPS = 200
+MAX_RECIPIENT_LOOKUPS = 500
+FILTER_BATCH = 50
+"""Object ids per ``Get-Recipient -Filter`` call of a delta sync."""
 
 
 class GraphLike(Protocol):
@@ -98,6 +101,37 @@ def fetch_recipient_types(exchange: ExchangeLike) -> dict[str, str]:
     return out
 
 
+def _opath_quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def lookup_recipient_types(exchange: ExchangeLike, ids: Iterable[str],
+                           batch: int = FILTER_BATCH) -> dict[str, str | None]:
+    """RecipientTypeDetails of some objects (None: not a recipient).
+
+    One object: ``Get-Recipient -Identity``. Several: ``Get-Recipient -Filter
+    "ExternalDirectoryObjectId -eq '...' -or ..."``, ``batch`` ids per call.
+    """
+    wanted = sorted(set(ids))
+    out: dict[str, str | None] = dict.fromkeys(wanted)
+    if len(wanted) == 1:
+        try:
+            rows = exchange.invoke("Get-Recipient", {"Identity": wanted[0]})
+        except NotFound:
+            rows = []
+        rtype = rows[0].get("RecipientTypeDetails") if rows else None
+        out[wanted[0]] = str(rtype) if rtype else None
+        return out
+    for start in range(0, len(wanted), batch):
+        part = wanted[start:start + batch]
+        flt = " -or ".join(f"ExternalDirectoryObjectId -eq {_opath_quote(oid)}" for oid in part)
+        for r in exchange.iter_invoke("Get-Recipient", {"Filter": flt, "ResultSize": "Unlimited"}):
+            oid, rtype = str(r.get("ExternalDirectoryObjectId") or ""), r.get("RecipientTypeDetails")
+            if oid in out and rtype:
+                out[oid] = str(rtype)
+    return out
+
+
 def _user_params() -> dict[str, Any]:
     return {"$select": ",".join(USER_SELECT), "$top": PAGE_SIZE}
 
@@ -147,18 +181,12 @@ def delta_sync(graph: GraphLike, exchange: ExchangeLike, previous: DirectoryStat
         state.recipient_types = fetch_recipient_types(exchange)
         mode = "full"
     else:
-        for oid in sorted(need):
-            try:
-                rows = exchange.invoke("Get-Recipient", {"Identity": oid})
-            except NotFound:
-                rows = []
-            rtype = rows[0].get("RecipientTypeDetails") if rows else None
+        for oid, rtype in lookup_recipient_types(exchange, need).items():
             if rtype:
-                state.recipient_types[oid] = str(rtype)
+                state.recipient_types[oid] = rtype
             else:
                 state.recipient_types.pop(oid, None)
         mode = f"{len(need)} lookups"
-    state.touched = u_changed | g_changed | u_removed | g_removed
     log.info("delta directory sync of %s: %s users and %s groups changed, %s removed; recipient types: %s",
              previous.tenant_id, len(u_changed), len(g_changed), len(u_removed) + len(g_removed), mode)
     return SyncResult(state, {"users": users.delta_link, "groups": groups.delta_link}, "delta",

@@ -100,7 +100,8 @@ class ExchangeClient:
         url = self.url
         seen: set[str] = set()
         while True:
-            _, page = self._core.send("POST", url, json=body, headers=self._headers)
+            _, page = self._core.send("POST", url, json=body, headers=self._headers,
+                                      idempotent=cmdlet.startswith("Get-"))  # reads may be re-sent
             page = page if isinstance(page, dict) else {}
             for warning in page.get("@adminapi.warnings") or page.get("adminapi.warnings") or []:
                 log.warning("%s (tenant %s): %s", cmdlet, self.tenant_id, warning)

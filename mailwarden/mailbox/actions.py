@@ -12,7 +12,9 @@ to Recoverable Items\\Deletions (restorable); ``hard_delete`` is ``permanentDele
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -115,11 +117,14 @@ def apply_message_action(
     approval: str,
     flow_run_id: str | None,
     scope: str = "",
+    act: Callable[[str, str | None, str, bool], tuple[str, str | None, str]] | None = None,
 ) -> ActionOutcome:
     """Apply ``action`` to one message once (audited); commits the session around the act.
 
     ``message`` needs ``id`` and ideally ``internetMessageId`` and ``parentFolderId``. Transient
-    Graph errors propagate (the row stays ``planned`` and the next attempt finishes it).
+    Graph errors propagate (the row stays ``planned`` and the next attempt finishes it). ``act``
+    ``(message id, internet message id, action, retry) -> (result, new id, detail)`` replaces the
+    Graph act (an on-premises mailbox acts through EWS); ``client`` is then unused.
     """
     if action not in ACTIONS or action == "restore":
         raise ValueError(f"action must be one of {[a for a in ACTIONS if a != 'restore']} (restore: restore_action)")
@@ -140,14 +145,15 @@ def apply_message_action(
         return ActionOutcome("already_done", prior.get("new_message_id"), f"recorded before as {record.result}")
     retry = not created
     source = (record.details or {}).get("message_id") or message_id
-    result, new_id, detail = _act(client, mailbox_id, str(source), imid, action, retry)
+    result, new_id, detail = act(str(source), imid, action, retry) if act is not None else \
+        _act(client, mailbox_id, str(source), imid, action, retry, None if retry else message.get("parentFolderId"))
     complete_action(session, key, result, details={"new_message_id": new_id, "detail": detail})
     session.commit()
     return ActionOutcome(result, new_id, detail)  # type: ignore[arg-type]
 
 
 def _act(client: GraphClient, mailbox_id: str, message_id: str, imid: str | None, action: str,
-         retry: bool) -> tuple[str, str | None, str]:
+         retry: bool, current_folder: str | None = None) -> tuple[str, str | None, str]:
     if action == "hard_delete":
         try:
             client.post(f"{mailbox_path(mailbox_id)}/messages/{quote(message_id, safe='')}/permanentDelete")
@@ -156,21 +162,31 @@ def _act(client: GraphClient, mailbox_id: str, message_id: str, imid: str | None
         return "done", None, "permanently deleted"
     dest = _destination(client, mailbox_id, action)
     assert dest is not None
+    if current_folder and _resolve_folder_id(client, mailbox_id, dest) == current_folder:
+        # e.g. a threat response finding a copy an earlier scan quarantined: not moved (or undone) again
+        return "already_done", None, f"already in {dest}: not moved again"
     try:
         return "done", _move(client, mailbox_id, message_id, dest), f"moved to {dest}"
     except NotFound:
-        if retry:  # the move may have happened before a crash: find the moved copy
-            found = _locate(client, mailbox_id, imid, dest)
-            if found:
-                return "already_done", found, f"found already in {dest}"
+        # the move may have happened before a crash, or before its reply was lost: find the moved copy
+        found = _locate(client, mailbox_id, imid, dest)
+        if found:
+            return ("already_done", found, f"found already in {dest}") if retry else \
+                ("done", found, f"moved to {dest} (its reply was lost)")
         return "failed", None, "message not found (moved or deleted meanwhile)"
 
 
 def restore_action(
     client: GraphClient, session: Session, *, action_record: Any, actor: str, reason: str,
     flow_run_id: str | None,
+    move: Callable[[str, str], str | None] | None = None,
+    locate: Callable[[str | None, str], str | None] | None = None,
 ) -> ActionOutcome:
-    """Move a quarantined / junked / soft-deleted message back to its original folder (audited, once)."""
+    """Move a quarantined / junked / soft-deleted message back to its original folder (audited, once).
+
+    ``move(message id, folder id) -> new id`` and ``locate(internet message id, folder id) -> id``
+    replace the Graph calls (an on-premises mailbox restores through EWS).
+    """
     details = dict(action_record.details or {})
     new_id, original = details.get("new_message_id"), details.get("original_folder_id")
     mailbox_id = str(action_record.mailbox_id)
@@ -190,11 +206,14 @@ def restore_action(
         outcome = ActionOutcome("skipped", None, f"{action_record.action} ({action_record.result}) cannot be undone")
     else:
         try:
-            outcome = ActionOutcome("done", _move(client, mailbox_id, str(new_id), str(original)),
-                                    f"moved back to {original}")
+            mover = move or partial(_move, client, mailbox_id)
+            outcome = ActionOutcome("done", mover(str(new_id), str(original)), f"moved back to {original}")
         except NotFound:
-            found = _locate(client, mailbox_id, details.get("internet_message_id"), str(original))
+            found = (locate or partial(_locate, client, mailbox_id))(
+                details.get("internet_message_id"), str(original))
+            # moved back before a crash, or before the reply was lost
             outcome = (ActionOutcome("already_done", found, "already back in its folder") if found and not created
+                       else ActionOutcome("done", found, "moved back (its reply was lost)") if found
                        else ActionOutcome("failed", None, "message not found where the action left it"))
     complete_action(session, key, outcome.result, details={"new_message_id": outcome.new_message_id,
                                                            "detail": outcome.detail})

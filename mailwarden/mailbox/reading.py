@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from itertools import islice
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from mailwarden.graph import GraphClient
@@ -25,6 +28,7 @@ MESSAGE_SELECT = ",".join((
 ))  # fmt: skip
 """The ``$select`` of a scan: what :func:`mailwarden.detection.classify` reads (attachments are expanded)."""
 MESSAGE_EXPAND = "attachments"
+T = TypeVar("T")
 
 
 def mailbox_path(mailbox_id: str) -> str:
@@ -75,6 +79,56 @@ def iter_messages(
     elif clauses:
         params["$filter"] = " and ".join(clauses)
     yield from client.iter_pages(path, params=params)
+
+
+_END = object()
+
+
+def read_ahead(items: Iterable[T], chunk: int = 250) -> Generator[T, None, None]:
+    """Yield ``items`` while a background thread already reads the next ``chunk`` of them.
+
+    For paged reads (``chunk`` = the page size) the next page's request is in flight while the
+    caller works on the current one, so a mailbox's reading time is about ``pages x latency``
+    rather than ``pages x (latency + work)``. The reader runs one chunk ahead, never more: two
+    chunks are held at most, however long ``items`` is. An error of ``items`` is raised here, in
+    the caller's thread; closing this generator early stops the reader.
+    """
+    size = max(1, chunk)
+    handoff: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    taken = threading.Semaphore(0)
+    stop = threading.Event()
+
+    def reader() -> None:
+        it = iter(items)
+        try:
+            while True:
+                block = list(islice(it, size))
+                if block:
+                    handoff.put(block)
+                if len(block) < size:
+                    handoff.put(_END)
+                    return
+                while not taken.acquire(timeout=0.1):  # read on once the caller holds this chunk
+                    if stop.is_set():
+                        return
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            handoff.put(exc)
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=reader, name="mailwarden-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (got := handoff.get()) is not _END:
+            taken.release()
+            if isinstance(got, BaseException):
+                raise got
+            yield from got
+        thread.join()
+    finally:
+        stop.set()  # stopped early: the reader ends after the read under way, without being waited for
 
 
 @dataclass(frozen=True)

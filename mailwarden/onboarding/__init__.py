@@ -30,6 +30,7 @@ from mailwarden.onboarding.readiness import (
 )
 from mailwarden.onboarding.tenant import (
     check_same_tenant,
+    discover_tenant_id,
     is_guid,
     normalize_tenant_ref,
     primary_domain,
@@ -56,6 +57,7 @@ __all__ = [
     "basic_checks",
     "check_same_tenant",
     "clean_text",
+    "discover_tenant_id",
     "is_guid",
     "new_consent_link",
     "new_state",

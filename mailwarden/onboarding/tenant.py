@@ -61,3 +61,36 @@ def check_same_tenant(
             f"consent came back from tenant {consented_tenant_id}, "
             f"whose verified domains do not include {requested}"
         )
+
+
+def tenant_id_from_openid_configuration(document: Mapping[str, Any]) -> str:
+    """The tenant GUID in an OpenID discovery document's ``issuer`` (``https://host/{guid}/v2.0``)."""
+    issuer = str(document.get("issuer") or "")
+    parts = [p for p in issuer.split("/") if p]
+    for part in parts:
+        if is_guid(part):
+            return part.lower()
+    raise ValueError("the identity platform's discovery document names no tenant id")
+
+
+def discover_tenant_id(domain: str, login_url: str, *, verify: str | bool = True, timeout: float = 15.0) -> str:
+    """The tenant GUID that owns ``domain``, from the public OpenID discovery of the cloud's login host.
+
+    It needs no credentials, so onboarding knows which tenant it expects before it trusts a consent
+    callback or spends a token on anything.
+    """
+    import httpx
+
+    ref = normalize_tenant_ref(domain)
+    if is_guid(ref):
+        return ref
+    url = f"{login_url.rstrip('/')}/{ref}/v2.0/.well-known/openid-configuration"
+    try:
+        response = httpx.get(url, verify=verify, timeout=timeout, trust_env=False)
+    except httpx.HTTPError as exc:
+        raise ValueError(f"could not look up the tenant of {ref}: {type(exc).__name__}") from None
+    if response.status_code == 400:
+        raise ValueError(f"no Microsoft 365 tenant has the domain {ref} in this cloud")
+    if response.status_code != 200:
+        raise ValueError(f"could not look up the tenant of {ref}: HTTP {response.status_code}")
+    return tenant_id_from_openid_configuration(response.json())

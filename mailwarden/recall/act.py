@@ -13,7 +13,8 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from mailwarden.graph import Forbidden, GraphClient, NotFound
-from mailwarden.mailbox import action_key, apply_message_action, find_by_internet_message_id
+from mailwarden.mailbox import MessageQuery, action_key, apply_message_action, find_by_internet_message_id
+from mailwarden.mailbox.access import MailboxAccess
 from mailwarden.store.repositories import get_action
 
 RECALL_SCOPE = "recall"
@@ -42,6 +43,8 @@ class RecipientResult:
     folder: str = ""
     internet_message_id: str = ""
     detail: str = ""
+    side: str = ""
+    """Where the mailbox lives: ``cloud`` or ``on-premises`` (Exchange hybrid); empty without a mailbox."""
 
     def row(self) -> dict[str, Any]:
         return {**asdict(self), "result": STATUS_TEXT[self.status]}
@@ -69,11 +72,17 @@ def recall_from_mailbox(
     flow_run_id: str | None,
     via: str = "",
     folders: dict[str, str] | None = None,
+    access: MailboxAccess | None = None,
 ) -> list[RecipientResult]:
-    """Recall every copy of ``internet_message_id`` in one mailbox; one result per copy (or one if none)."""
-    base = {"recipient": recipient, "mailbox_id": mailbox_id, "via": via, "internet_message_id": internet_message_id}
+    """Recall every copy of ``internet_message_id`` in one mailbox; one result per copy (or one if none).
+
+    ``access`` (an on-premises mailbox's, see :mod:`mailwarden.mailbox.access`) replaces ``client``.
+    """
+    base = {"recipient": recipient, "mailbox_id": mailbox_id, "via": via, "internet_message_id": internet_message_id,
+            "side": "on-premises" if access is not None and access.location == "onprem" else "cloud"}
     try:
-        copies = find_by_internet_message_id(client, mailbox_id, internet_message_id)
+        copies = (access.find_messages(MessageQuery(internet_message_id=internet_message_id)) if access
+                  else find_by_internet_message_id(client, mailbox_id, internet_message_id))
     except (NotFound, Forbidden) as exc:
         return [RecipientResult(**base, status="failed", detail=f"mailbox not readable: {type(exc).__name__}")]
     if not copies:
@@ -89,10 +98,11 @@ def recall_from_mailbox(
                                        detail="the copy was read (include_read is off)"))
             continue
         try:
-            outcome = apply_message_action(
-                client, session, tenant_id=tenant_id, mailbox_id=mailbox_id, message=msg,
-                action=action,  # type: ignore[arg-type]
-                actor=actor, reason=reason, approval=approval, flow_run_id=flow_run_id, scope=RECALL_SCOPE)
+            kw: dict[str, Any] = {"tenant_id": tenant_id, "message": msg, "action": action, "actor": actor,
+                                  "reason": reason, "approval": approval, "flow_run_id": flow_run_id,
+                                  "scope": RECALL_SCOPE}
+            outcome = access.apply_action(session, **kw) if access else \
+                apply_message_action(client, session, mailbox_id=mailbox_id, **kw)
         except (NotFound, Forbidden) as exc:
             out.append(RecipientResult(**base, status="failed", folder=folder, detail=f"{type(exc).__name__}"))
             continue

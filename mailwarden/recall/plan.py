@@ -17,6 +17,7 @@ from typing import Any
 from mailwarden.directory import AddressBook, normalize_address
 from mailwarden.graph import GraphClient
 from mailwarden.mailbox import iter_messages
+from mailwarden.mailbox.access import MailboxAccess
 
 RECALL_ACTIONS: tuple[str, ...] = ("quarantine", "soft_delete", "hard_delete")
 SENT_SELECT = ",".join((
@@ -104,20 +105,18 @@ def _subject_key(subject: str) -> str:
     return " ".join(str(subject or "").split()).lower()
 
 
-def find_sent_message(client: GraphClient, sender_mailbox: str, ref: MessageRef) -> dict[str, Any]:
+def find_sent_message(client: GraphClient | MailboxAccess, sender_mailbox: str, ref: MessageRef) -> dict[str, Any]:
     """The message in the sender's Sent Items matching ``ref``; :class:`RecallRejected` if none."""
     if ref.internet_message_id:
         flt = "internetMessageId eq '" + ref.internet_message_id.replace("'", "''") + "'"
-        found = [m for m in iter_messages(client, sender_mailbox, folder="sentitems", select=SENT_SELECT,
-                                          expand=None, filter=flt)
+        found = [m for m in _sent_items(client, sender_mailbox, filter=flt)
                  if m.get("internetMessageId") == ref.internet_message_id]
     else:
         assert ref.sent_at is not None and ref.subject is not None
         at, want = _utc(ref.sent_at), _subject_key(ref.subject)
         since = at - ref.tolerance - timedelta(minutes=5)  # received after sent: keep a margin
         found = []
-        for m in iter_messages(client, sender_mailbox, folder="sentitems", select=SENT_SELECT, expand=None,
-                               since=since):
+        for m in _sent_items(client, sender_mailbox, since=since):
             when = _parse_time(m.get("sentDateTime")) or _parse_time(m.get("receivedDateTime"))
             if _subject_key(str(m.get("subject"))) == want and when is not None \
                     and abs(when - at) <= ref.tolerance:
@@ -190,9 +189,17 @@ def is_forward_of(candidate: dict[str, Any], original: dict[str, Any]) -> bool:
     return False
 
 
-def find_forwards(client: GraphClient, mailbox_id: str, original: dict[str, Any]) -> list[dict[str, Any]]:
+def find_forwards(client: GraphClient | MailboxAccess, mailbox_id: str,
+                  original: dict[str, Any]) -> list[dict[str, Any]]:
     """Messages in a mailbox's Sent Items that forward ``original`` (sent after it)."""
     since = _parse_time(original.get("sentDateTime")) or _parse_time(original.get("receivedDateTime"))
-    return [m for m in iter_messages(client, mailbox_id, folder="sentitems", select=SENT_SELECT, expand=None,
-                                     since=since)
-            if is_forward_of(m, original)]
+    return [m for m in _sent_items(client, mailbox_id, since=since) if is_forward_of(m, original)]
+
+
+def _sent_items(client: GraphClient | MailboxAccess, mailbox_id: str, *, since: datetime | None = None,
+                filter: str | None = None) -> Iterator[dict[str, Any]]:
+    """Sent Items of a mailbox: through Graph (``filter`` applied there), or a mailbox access (any side)."""
+    if isinstance(client, MailboxAccess):
+        return client.iter_messages(since=since, folder="sentitems")
+    return iter_messages(client, mailbox_id, folder="sentitems", select=SENT_SELECT, expand=None,
+                         since=since, filter=filter)

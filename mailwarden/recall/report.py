@@ -41,9 +41,9 @@ class RecallReport:
 
 
 def _table(rows: Iterable[RecipientResult]) -> list[str]:
-    lines = ["| recipient | result | via | folder | detail |", "|---|---|---|---|---|"]
+    lines = ["| recipient | result | via | folder | detail | side |", "|---|---|---|---|---|---|"]
     for r in rows:
-        cells = [r.recipient, STATUS_TEXT[r.status], r.via, r.folder, r.detail]
+        cells = [r.recipient, STATUS_TEXT[r.status], r.via, r.folder, r.detail, r.side]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return lines
 

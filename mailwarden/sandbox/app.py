@@ -223,8 +223,10 @@ def build_app(sb: Sandbox) -> FastAPI:
     from mailwarden.sandbox.batch import build_batch_router
     from mailwarden.sandbox.control import build_control_router
     from mailwarden.sandbox.directory import build_directory_router
+    from mailwarden.sandbox.ews import build_ews_router
     from mailwarden.sandbox.exchange import build_exchange_router
     from mailwarden.sandbox.identity import build_identity_router
+    from mailwarden.sandbox.subscriptions import build_subscription_router
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.sandbox = sb
@@ -255,6 +257,8 @@ def build_app(sb: Sandbox) -> FastAPI:
     app.include_router(build_directory_router(sb), prefix="/v1.0")
     app.include_router(build_mail_router(), prefix="/v1.0")
     app.include_router(build_exchange_router(sb))
+    app.include_router(build_ews_router(sb))
     app.include_router(build_identity_router(sb))
+    app.include_router(build_subscription_router(sb))
     app.add_middleware(Gate, sb=sb)
     return app

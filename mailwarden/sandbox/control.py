@@ -98,6 +98,12 @@ def build_control_router(sb: Sandbox) -> APIRouter:
     def truth(tid: str) -> Json:
         return sb.ground_truth(tenant(tid).id)
 
+    @r.get("/tenants/{tid}/labels")
+    def labels(tid: str) -> Json:
+        from mailwarden.sandbox.labels import labelled_messages
+
+        return {"messages": labelled_messages(tenant(tid))}
+
     @r.post("/tenants/{tid}/expire-delta")
     def expire_delta(tid: str) -> Json:
         sb.expire_delta_tokens(tenant(tid).id)

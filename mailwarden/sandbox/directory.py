@@ -7,6 +7,7 @@ serialise with Graph's envelopes (``@odata.context`` on the tenant's Graph host,
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from typing import Any
@@ -317,10 +318,15 @@ def _delta_items(t: TenantState, kind: str, select: list[str] | None, since: int
         removed: dict[str, list[str]] = {}
     else:
         ids, added, removed = [], {}, {}
-        for seq, k, oid, mdelta in t.changes:
-            if seq <= since or seq > upto or k != kind:
+        seen: set[str] = set()
+        # the log is in seq order: start at the first change after ``since``, stop after ``upto``
+        for seq, k, oid, mdelta in t.changes[bisect.bisect_right(t.changes, (since, "\uffff")):]:
+            if seq > upto:
+                break
+            if k != kind:
                 continue
-            if oid not in ids:
+            if oid not in seen:
+                seen.add(oid)
                 ids.append(oid)
             for m in (mdelta or {}).get("added", []):
                 added.setdefault(oid, []).append(m)

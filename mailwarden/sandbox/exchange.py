@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from mailwarden.sandbox import opath
 from mailwarden.sandbox.core import Sandbox
 from mailwarden.sandbox.odata import decode_token, encode_token
 from mailwarden.sandbox.state import TenantState
@@ -254,18 +255,28 @@ class Cmdlets:
             return want_set & allowed if allowed else want_set
         return allowed
 
+    def _filtered(self, params: Json, ids: list[str]) -> list[str]:
+        """``ids`` narrowed by an OPATH ``-Filter`` (see ``opath``), if one is given."""
+        if not params.get("Filter"):
+            return ids
+        try:
+            return opath.select_ids(str(params["Filter"]), ids, lambda oid: recipient_view(self.t, oid))
+        except ValueError as exc:
+            raise CmdletError(400, "System.Management.Automation.ParameterBindingException",
+                              f"Cannot bind parameter 'Filter' to the target. {exc}") from exc
+
     def get_mailbox(self, params: Json) -> list[Json]:
         allowed = self._types(params, MAILBOX_TYPES)
         if params.get("Identity"):
             return [_find(self.t, str(params["Identity"]), allowed)]
-        views = [recipient_view(self.t, oid) for oid in self.t.recipients]
+        views = [recipient_view(self.t, oid) for oid in self._filtered(params, list(self.t.recipients))]
         return _limit([v for v in views if v["RecipientTypeDetails"] in (allowed or MAILBOX_TYPES)], params)
 
     def get_recipient(self, params: Json) -> list[Json]:
         allowed = self._types(params, None)
         if params.get("Identity"):
             return [_find(self.t, str(params["Identity"]), allowed)]
-        views = [recipient_view(self.t, oid) for oid in _all_recipient_ids(self.t)]
+        views = [recipient_view(self.t, oid) for oid in self._filtered(params, _all_recipient_ids(self.t))]
         return _limit([v for v in views if allowed is None or v["RecipientTypeDetails"] in allowed], params)
 
     def _mailbox(self, params: Json) -> tuple[Json, Any]:
@@ -346,7 +357,7 @@ class Cmdlets:
     def get_distributiongroup(self, params: Json) -> list[Json]:
         if params.get("Identity"):
             return [_find(self.t, str(params["Identity"]), DL_TYPES)]
-        views = [recipient_view(self.t, oid) for oid in _all_recipient_ids(self.t)]
+        views = [recipient_view(self.t, oid) for oid in self._filtered(params, _all_recipient_ids(self.t))]
         return _limit([v for v in views if v["RecipientTypeDetails"] in DL_TYPES], params)
 
     def get_distributiongroupmember(self, params: Json) -> list[Json]:

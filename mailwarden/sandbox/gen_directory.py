@@ -529,3 +529,20 @@ def _skus(rng: random.Random, d: Directory) -> list[Json]:
             }
         )
     return out
+
+
+def move_on_premises(rng: random.Random, d: Directory, share: float) -> list[str]:
+    """Put ``share`` of the member and executive mailboxes on an on-premises Exchange (hybrid).
+
+    Such a user is synced from the on-premises directory (``onPremisesSyncEnabled``) and Exchange
+    Online knows it only as a ``MailUser`` whose external address routes to on-premises (with the
+    mailbox's ``ExchangeGuid``); Graph has no mailbox for it. Returns the moved user ids.
+    """
+    people = [u for u in d.people if d.recipients[u]["RecipientTypeDetails"] == "UserMailbox"]
+    moved = sorted(rng.sample(people, round(share * len(people)))) if share > 0 else []
+    for uid in moved:
+        user, rec = d.by_id[uid], d.recipients[uid]
+        user["onPremisesSyncEnabled"] = True
+        rec.update({"RecipientTypeDetails": "MailUser", "RecipientType": "MailUser", "IsDirSynced": True,
+                    "ExternalEmailAddress": f"SMTP:{rec['PrimarySmtpAddress']}", "ExchangeGuid": new_uuid(rng)})
+    return moved

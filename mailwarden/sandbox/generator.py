@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mailwarden.sandbox.gen_common import DEFAULT_START, ORG_NAMES, iso, new_uuid
-from mailwarden.sandbox.gen_directory import build_directory
+from mailwarden.sandbox.gen_directory import build_directory, move_on_premises
 from mailwarden.sandbox.gen_mail import RealMail, build_mailboxes
 from mailwarden.sandbox.gen_rules import plant_rules
 from mailwarden.sandbox.seed import GroundTruth, TenantSeed
@@ -46,19 +46,23 @@ def generate_tenant(
     real_mail_share: float = 0.5,
     groups: int | None = None,
     start: datetime | None = None,
+    onprem_share: float = 0.0,
 ) -> TenantSeed:
     """Build a realistic tenant of ``users`` user objects (members, executives, shared, room and
     equipment mailboxes, guests, disabled and unlicensed users) and ``groups`` groups.
 
     ``real_mail`` is a directory or ``.tar.gz`` of ``.eml`` files, or a list of ``(source, label)``
     pairs (label ``"phishing"`` or ``"legitimate"``); ``real_mail_share`` of the external inbound
-    mail is then drawn from it (labels go to ``truth.labels``). Raises ``ValueError`` on
-    impossible sizes or an unknown cloud.
+    mail is then drawn from it (labels go to ``truth.labels``). ``onprem_share`` of the member and
+    executive mailboxes live on an on-premises Exchange (hybrid: reachable through EWS only).
+    Raises ``ValueError`` on impossible sizes or an unknown cloud.
     """
     if cloud not in CLOUDS:
         raise ValueError(f"unknown cloud {cloud!r}")
     if not 0.0 <= phishing_rate <= 1.0 or not 0.0 <= real_mail_share <= 1.0:
         raise ValueError("phishing_rate and real_mail_share are fractions between 0 and 1")
+    if not 0.0 <= onprem_share <= 1.0:
+        raise ValueError("onprem_share is a fraction between 0 and 1")
     if messages_per_mailbox < 0:
         raise ValueError("messages_per_mailbox must not be negative")
     start = (start or DEFAULT_START).astimezone(UTC)
@@ -90,6 +94,7 @@ def generate_tenant(
         real=real,
     )
     plant_rules(_stream(seed, "rules"), d, mailboxes, truth)
+    move_on_premises(_stream(seed, "onprem"), d, onprem_share)
     organization = {
         "id": tid,
         "displayName": display_name,

@@ -95,6 +95,8 @@ class TenantState:
     deleted_users: dict[str, Json] = field(default_factory=dict)
     deleted_groups: dict[str, Json] = field(default_factory=dict)
     password_changes: list[PasswordChange] = field(default_factory=list, repr=False)
+    onprem_accounts: dict[str, Json] = field(default_factory=dict, repr=False)
+    """On-premises Exchange (EWS) service accounts: lower-cased user name -> ``{"password_hash"}``."""
     seq: int = 0
     changes: list[tuple[int, str, str, Json | None]] = field(default_factory=list, repr=False)
     """(seq, "user"|"group", object id, member delta {"added": [...], "removed": [...]} or None)."""

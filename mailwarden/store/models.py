@@ -419,3 +419,36 @@ class ProcessedMessage(Base):
     internet_message_id: Mapped[str | None] = mapped_column(String(MESSAGE_ID))
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     path: Mapped[str] = mapped_column(String(16), default="notification")  # notification | delta
+
+
+class ProtectionNotification(Base):
+    """A change or lifecycle notification the receiver accepted: a durable queue entry.
+
+    ``state`` goes ``pending`` -> ``claimed`` (by one drainer, ``claim_token``) -> ``done`` or
+    ``failed``; a claim older than its lease is taken over, so a crashed drainer loses nothing.
+    Only ids are kept (no message content, no ``clientState``).
+    """
+
+    __tablename__ = "protection_notifications"
+    __table_args__ = (
+        Index("ix_protection_notifications_state_id", "state", "id"),
+        Index("ix_protection_notifications_tenant_state", "tenant_id", "state"),
+        Index("ix_protection_notifications_claim_token", "claim_token"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(TENANT))
+    subscription_id: Mapped[str] = mapped_column(String(OBJECT_ID))
+    mailbox_id: Mapped[str] = mapped_column(String(OBJECT_ID))
+    kind: Mapped[str] = mapped_column(String(16))  # change | lifecycle
+    change_type: Mapped[str | None] = mapped_column(String(16))
+    lifecycle_event: Mapped[str | None] = mapped_column(String(32))
+    message_id: Mapped[str | None] = mapped_column(String(MESSAGE_ID))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(String(512))

@@ -128,6 +128,9 @@ class Playbook:
     protected_upns: frozenset[str] = frozenset()
     password_factory: Callable[[], str] = field(default=lambda: _password.generate_password())
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    mailbox: Any = None
+    """The user's :class:`~mailwarden.mailbox.access.MailboxAccess` when the mailbox is on-premises
+    (rules read and removed, sent items reviewed through EWS); None: Graph and Exchange Online."""
 
     def __post_init__(self) -> None:
         self.incident = incident_id(self.evidence)
@@ -163,7 +166,8 @@ class Playbook:
     # -- inventory ----------------------------------------------------------------------------
     def suspicious_rules(self) -> list[RuleFinding]:
         """The user's rules now at/above the threshold, plus any the evidence names (forwarding apart)."""
-        inv = gather_mailbox_rules(self.graph, self.exchange, self.user_id, message_rules=self.message_rules)
+        inv = self.mailbox.rules_inventory(self.exchange) if self.mailbox is not None else \
+            gather_mailbox_rules(self.graph, self.exchange, self.user_id, message_rules=self.message_rules)
         named = set(evidence_rule_keys(self.evidence))
         found = [f for f in assess_mailbox(inv, None, self.rule_context)
                  if f.rule_key in named or is_alert(f, self.threshold)]
@@ -200,7 +204,12 @@ class Playbook:
         return StepResult("remove_rules", overall, f"{len(items)} rule(s)", items)
 
     def _delete_rule(self, f: RuleFinding) -> dict[str, Any]:
-        if f.source == "graph" and self.graph_admin is not None and f.graph_id:
+        if self.mailbox is not None and f.graph_id:
+            removed = self.mailbox.remove_inbox_rule(f.graph_id)
+            return {"via": "ews", **({} if removed else {"note": "already gone"})}
+        # Graph refuses to delete a read-only rule (made by a client); Remove-InboxRule can remove it
+        read_only = bool(f.content.get("isReadOnly")) and bool(f.exchange_identity)
+        if f.source == "graph" and self.graph_admin is not None and f.graph_id and not read_only:
             try:
                 self.graph_admin.delete(f"/users/{self.user_id}/mailFolders/inbox/messageRules/{f.graph_id}")
             except NotFound:
@@ -217,6 +226,9 @@ class Playbook:
 
     def forwarding_off(self, approval: str) -> StepResult:
         """Clear mailbox forwarding (Set-Mailbox) when it is set."""
+        if self.mailbox is not None:
+            return StepResult("forwarding_off", "not_needed",
+                              "on-premises mailbox: its forwarding is managed on the on-premises Exchange")
         mailbox = self.exchange.get_mailbox(self.user_id)
         target = mailbox.get("ForwardingSmtpAddress") or mailbox.get("ForwardingAddress")
 
@@ -307,9 +319,11 @@ class Playbook:
         """Sent items since the rule appeared: count and subjects (read only, not audited as an action)."""
         since = self.since().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         items = []
-        for msg in self.graph.iter_pages(f"/users/{self.user_id}/mailFolders/sentitems/messages",
-                                         params={"$filter": f"sentDateTime ge {since}",
-                                                 "$select": "subject,sentDateTime,toRecipients", "$top": "50"}):
+        sent = self.mailbox.iter_messages(since=self.since(), folder="sentitems") if self.mailbox is not None \
+            else self.graph.iter_pages(f"/users/{self.user_id}/mailFolders/sentitems/messages",
+                                       params={"$filter": f"sentDateTime ge {since}",
+                                               "$select": "subject,sentDateTime,toRecipients", "$top": "50"})
+        for msg in sent:
             to = [r.get("emailAddress", {}).get("address") for r in msg.get("toRecipients") or []]
             items.append({"subject": msg.get("subject") or "", "sent": msg.get("sentDateTime"), "to": to[:5]})
             if len(items) >= SENT_ITEMS_MAX:

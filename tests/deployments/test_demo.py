@@ -23,6 +23,7 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1600)  # the demo itself is bounded at 1500 s below
 def test_demo_runs_every_flow_to_completion_and_says_where_to_look(tmp_path: Path) -> None:
     env = dict(os.environ)
     for key in [k for k in env if k.startswith("PREFECT_")]:
@@ -47,3 +48,5 @@ def test_demo_runs_every_flow_to_completion_and_says_where_to_look(tmp_path: Pat
         assert label in summary, summary
     assert "Failed" not in summary and "Crashed" not in summary, summary
     assert "Prefect UI:" in summary
+    assert "historic scan, remediate: detection against the sandbox's ground truth" in summary, summary
+    assert "| **all** |" in summary, summary

@@ -8,9 +8,12 @@ import pytest
 
 from mailwarden.directory import (
     AddressBook,
+    apply_group_delta,
+    apply_user_delta,
     delta_links,
     license_counts,
     license_list,
+    load_snapshot,
     load_state,
     save_snapshot,
 )
@@ -26,8 +29,8 @@ def store(tmp_path: Path) -> Store:
     return s
 
 
-def _save(store: Store, state, diffs=(), links=None) -> int:
-    book = AddressBook.from_state(state)
+def _save(store: Store, state, diffs=(), links=None, book=None) -> int:
+    book = book if book is not None else AddressBook.from_state(state)
     lic = license_list(book)
     with store.session() as s:
         return save_snapshot(s, state, book, lic, list(diffs), counts=license_counts(lic), seats=10,
@@ -87,22 +90,59 @@ def _tables(store: Store, tenant: str) -> tuple[set, set, set]:
     return objs, addrs, mems
 
 
-def test_a_delta_snapshot_writes_the_same_tables_as_a_full_save(store: Store, tmp_path: Path) -> None:
+def _row_ids(store: Store, tenant: str) -> dict[str, int]:
+    from sqlalchemy import select
+
+    from mailwarden.store.models import DirectoryObject
+
+    with store.session() as s:
+        rows = s.execute(select(DirectoryObject.object_id, DirectoryObject.id).where(
+            DirectoryObject.tenant_id == tenant))
+        return {oid: rid for oid, rid in rows}
+
+
+def test_a_delta_snapshot_writes_only_the_changes_and_the_same_tables_as_a_full_save(
+        store: Store, tmp_path: Path) -> None:
     state = small_state()
     _save(store, state)
-    new = state.copy()
-    new.users["ann"]["proxyAddresses"] = ["SMTP:ann@contoso.com", "smtp:ann2@contoso.com"]
-    del new.users["dis"]
-    new.members = {**state.members, "fin": {"sec", "unlic"}, "sec": {"all"}}  # bob leaves, una joins
-    new.recipient_types = {**state.recipient_types, "shared": "UserMailbox"}  # untouched by the delta
-    new.touched = {"ann", "dis", "fin", "sec"}
-    _save(store, new)
+    rows_before = _row_ids(store, state.tenant_id)
+    with store.session() as s:
+        loaded = load_snapshot(s, state.tenant_id)
+    assert loaded is not None
+    previous, old_book = loaded
+    new = previous.copy()
+    apply_user_delta(new, [{"id": "ann", "proxyAddresses": ["SMTP:ann@contoso.com", "smtp:ann2@contoso.com"]},
+                           {"id": "dis", "@removed": {"reason": "deleted"}}])
+    apply_group_delta(new, [{"id": "fin", "members@delta": [{"id": "unlic"}]},  # una joins
+                            {"id": "sec", "members@delta": [{"id": "bob", "@removed": {}}]}])  # bob leaves
+    new.recipient_types["shared"] = "UserMailbox"  # a conversion seen by a full Get-Recipient
+    book = old_book.updated(previous, new)
+    assert book.changes is not None and book.changes.objects == {"ann", "dis", "shared"}
+    _save(store, new, book=book)
+    rows_after = _row_ids(store, state.tenant_id)
+    kept = {oid for oid in rows_after if rows_after[oid] == rows_before.get(oid)}
+    assert kept == set(rows_before) - {"ann", "dis", "shared"}  # only the changed rows were rewritten
     full = Store(f"sqlite:///{tmp_path / 'full.sqlite'}")
     full.migrate()
-    plain = new.copy()
-    assert plain.touched is None
-    _save(full, plain)
+    _save(full, new, book=AddressBook.from_state(new))
     assert _tables(store, state.tenant_id) == _tables(full, state.tenant_id)
     with store.session() as s:
-        book = AddressBook.load(s, state.tenant_id)
-    assert book.resolve("ann2@contoso.com") == {"ann"} and book.resolve("dee@contoso.com") == set()
+        reloaded = AddressBook.load(s, state.tenant_id)
+    assert reloaded.resolve("ann2@contoso.com") == {"ann"} and reloaded.resolve("dee@contoso.com") == set()
+    assert reloaded.resolve("finance@contoso.com") == {"ann", "unlic"}  # bob left sec, una joined fin
+
+
+def test_changes_based_on_an_older_snapshot_replace_the_tables_instead(store: Store) -> None:
+    state = small_state()
+    _save(store, state)
+    with store.session() as s:
+        loaded = load_snapshot(s, state.tenant_id)
+    assert loaded is not None
+    previous, old_book = loaded
+    _save(store, state)  # another run saved meanwhile: the changes no longer apply to the tables
+    new = previous.copy()
+    apply_user_delta(new, [{"id": "bob", "@removed": {"reason": "deleted"}}])
+    _save(store, new, book=old_book.updated(previous, new))
+    assert set(_row_ids(store, state.tenant_id)) == set(state.users) - {"bob"} | set(state.groups)
+    with store.session() as s:
+        assert AddressBook.load(s, state.tenant_id).resolve("bob@contoso.com") == set()

@@ -93,3 +93,30 @@ def test_full_flag_forces_a_full_sync() -> None:
     g = FakeGraph([], [])
     assert sync_directory(g, FakeExchange(), TID, small_state(), LINKS, full=True).mode == "full"
     assert all("deltatoken" not in c[0] for c in g.calls)
+
+
+class FilterExchange(FakeExchange):
+    """Answers ``-Filter "ExternalDirectoryObjectId -eq '...' -or ..."``; ``u3`` is no recipient."""
+
+    def iter_invoke(self, cmdlet: str, parameters: Any = None) -> Any:
+        import re
+
+        self.calls.append((cmdlet, parameters))
+        ids = re.findall(r"ExternalDirectoryObjectId -eq '([^']*)'", parameters["Filter"])
+        return iter([{"ExternalDirectoryObjectId": i, "RecipientTypeDetails": "UserMailbox"}
+                     for i in ids if i != "u3"])
+
+
+def test_several_new_objects_are_looked_up_with_one_filter_call_each_batch() -> None:
+    from mailwarden.directory.sync import lookup_recipient_types
+
+    g = FakeGraph([user(f"u{i}", "U", [f"SMTP:u{i}@contoso.com"]) for i in range(5)], [])
+    x = FilterExchange()
+    result = sync_directory(g, x, TID, small_state(), LINKS)
+    assert len(x.calls) == 1 and x.calls[0][1]["Filter"].count("-or") == 4
+    assert {u: result.state.recipient_types.get(u) for u in ("u0", "u3")} == {"u0": "UserMailbox", "u3": None}
+    assert result.recipient_lookups == "5 lookups"
+    x = FilterExchange()
+    got = lookup_recipient_types(x, [f"u{i}" for i in range(5)], batch=2)
+    assert len(x.calls) == 3 and got == {"u0": "UserMailbox", "u1": "UserMailbox", "u2": "UserMailbox",
+                                         "u3": None, "u4": "UserMailbox"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from mailwarden.onboarding import check_same_tenant, normalize_tenant_ref, primary_domain, verified_domains
@@ -49,3 +51,23 @@ def test_consent_from_another_tenant_is_refused() -> None:
         check_same_tenant("3c5a2b1e-1111-4222-8333-000000000000", TID, None)
     with pytest.raises(ValueError, match=r"fabrikam\.com"):
         check_same_tenant("fabrikam.com", TID, ORG)
+
+
+def test_the_tenant_id_is_read_from_the_issuer_of_the_discovery_document() -> None:
+    from mailwarden.onboarding.tenant import tenant_id_from_openid_configuration
+
+    guid = "6f1c2a3b-0000-4000-8000-00000000abcd"
+    assert tenant_id_from_openid_configuration({"issuer": f"https://login.example/{guid.upper()}/v2.0"}) == guid
+    with pytest.raises(ValueError, match="no tenant id"):
+        tenant_id_from_openid_configuration({"issuer": "https://login.example/common/v2.0"})
+
+
+def test_a_domain_resolves_to_its_tenant_through_public_discovery_and_an_unknown_one_is_refused(
+        embedded: Any) -> None:
+    from mailwarden.onboarding import discover_tenant_id
+
+    _, state = embedded.add_tenant(seed=71, users=10, consent=None)
+    url, ca = embedded.url, embedded.ca_file
+    assert discover_tenant_id(state.domain.upper(), url, verify=ca) == state.id
+    with pytest.raises(ValueError, match="no Microsoft 365 tenant has the domain"):
+        discover_tenant_id("nobody-here.example", url, verify=ca)

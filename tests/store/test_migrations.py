@@ -54,4 +54,4 @@ def test_alembic_cli_upgrades_an_empty_database_from_env_url(
     assert proc.returncode == 0, proc.stderr
     assert set(Base.metadata.tables) <= set(inspect(empty_store.engine).get_table_names())
     with empty_store.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0001"
+        assert MigrationContext.configure(conn).get_current_revision() == "0002"

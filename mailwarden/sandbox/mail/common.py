@@ -26,7 +26,8 @@ def mailbox_of(request: Request, user_ref: str) -> tuple[Any, Json, MailboxState
     if user is None:
         raise GraphHTTPError(404, "ErrorInvalidUser", f"The requested user '{user_ref}' is invalid.")
     mb = tenant.mailboxes.get(user["id"])
-    if mb is None:
+    if mb is None or (getattr(tenant, "recipients", None) or {}).get(user["id"], {}).get(
+            "RecipientTypeDetails") == "MailUser":  # hybrid: the mailbox is on-premises
         raise GraphHTTPError(404, "MailboxNotEnabledForRESTAPI",
                              "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
     return tenant, user, mb

@@ -114,6 +114,8 @@ class MailboxState:
         self._removal_seqs: list[int] = []
         self._sorted: dict[tuple[Any, ...], list[str]] = {}
         self._sorted_at = -1
+        self.on_deliver: Callable[[str, str], None] | None = None
+        """Called with (message id, folder id) after each delivery (change notifications)."""
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -260,6 +262,8 @@ class MailboxState:
                 iid = item_id(self.key)
             base.pop("parentFolderId", None)
             item = self._insert(Item(iid, base, None, fid))
+            if self.on_deliver is not None:
+                self.on_deliver(iid, fid)
             return {**item.merged(), "id": iid, "parentFolderId": fid}
 
     inject_message = deliver

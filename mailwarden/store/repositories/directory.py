@@ -10,9 +10,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import Table, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from mailwarden.store.models import DeltaToken, DirectoryAddress, DirectoryObject, GroupMembership
@@ -126,14 +126,18 @@ def apply_directory_changes(
     for chunk in chunks({"tenant_id": tenant_id, "address": addr, "object_id": oid, "is_primary": primary}
                         for (addr, oid), primary in merged.items()):
         bulk_insert(session, DirectoryAddress, chunk)
-    by_kind: dict[bool, set[tuple[str, str]]] = {False: set(), True: set()}
-    for m in removed_memberships:
-        by_kind[bool(m.get("transitive", False))].add((str(m["group_id"]), str(m["member_id"])))
-    for transitive, pairs in by_kind.items():
-        for chunk in chunks(sorted(pairs)):
-            session.execute(delete(GroupMembership).where(
-                GroupMembership.tenant_id == tenant_id, GroupMembership.transitive == transitive,
-                tuple_(GroupMembership.group_id, GroupMembership.member_id).in_(chunk)))
+    # one DELETE per row (executemany) finds it through the unique index; a row-value IN list
+    # makes SQLite scan every membership row of the tenant
+    table = cast(Table, GroupMembership.__table__)
+    by_row = delete(table).where(table.c.tenant_id == bindparam("b_tenant"),
+                                 table.c.group_id == bindparam("b_group"),
+                                 table.c.member_id == bindparam("b_member"),
+                                 table.c.transitive == bindparam("b_transitive"))
+    gone_rows = sorted({(str(m["group_id"]), str(m["member_id"]), bool(m.get("transitive", False)))
+                        for m in removed_memberships})
+    for chunk in chunks({"b_tenant": tenant_id, "b_group": g, "b_member": m, "b_transitive": t}
+                        for g, m, t in gone_rows):
+        session.connection().execute(by_row, chunk)
     added = {(str(m["group_id"]), str(m["member_id"]), bool(m.get("transitive", False)))
              for m in added_memberships}
     for chunk in chunks({"tenant_id": tenant_id, "group_id": g, "member_id": m, "transitive": t}

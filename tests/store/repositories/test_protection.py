@@ -105,3 +105,64 @@ def test_subscriptions_expiring_lists_active_ones_due_for_renewal(store: Store) 
         assert subscriptions_expiring(s, NOW + timedelta(hours=3)) == []
         refreshed = get_subscription(s, "sub-0")
         assert refreshed is not None and refreshed.expires_at == NOW + timedelta(days=3)
+
+
+# --- the notification queue ------------------------------------------------------------------
+
+
+def _queue_items(n: int, tenant: str = "t1") -> list[dict[str, str]]:
+    return [{"tenant_id": tenant, "subscription_id": "s", "mailbox_id": "m", "kind": "change",
+             "change_type": "created", "message_id": f"id{i}"} for i in range(n)]
+
+
+def test_queued_notifications_are_claimed_once_and_taken_over_after_their_lease(store: Store) -> None:
+    from mailwarden.store import utcnow
+    from mailwarden.store.repositories import (
+        claim_notifications,
+        count_notifications,
+        enqueue_notifications,
+        finish_notifications,
+    )
+
+    with store.session() as s:
+        enqueue_notifications(s, _queue_items(5) + _queue_items(2, tenant="t2"))
+        s.commit()
+    with store.session() as s:
+        first = claim_notifications(s, limit=3, tenant_id="t1")
+        second = claim_notifications(s, limit=10, tenant_id="t1")
+        s.commit()
+    assert len(first) == 3 and len(second) == 2
+    assert not {r.id for r in first} & {r.id for r in second}
+    with store.session() as s:
+        assert claim_notifications(s, tenant_id="t1") == []
+        later = claim_notifications(s, tenant_id="t1", now=utcnow() + timedelta(minutes=10))
+        assert len(later) == 5 and {r.attempts for r in later} == {2}
+        finish_notifications(s, [r.id for r in later[:4]], outcome="acted")
+        finish_notifications(s, [later[4].id], state="pending", error="Throttled: later")
+        s.commit()
+        assert count_notifications(s, "t1") == {"done": 4, "pending": 1}
+        assert count_notifications(s, "t2") == {"pending": 2}
+
+
+def test_concurrent_drainers_never_claim_the_same_notification(store: Store) -> None:
+    from mailwarden.store.repositories import claim_notifications, enqueue_notifications
+
+    with store.session() as s:
+        enqueue_notifications(s, _queue_items(200))
+        s.commit()
+    start = threading.Barrier(4)
+
+    def drain() -> list[int]:
+        got: list[int] = []
+        start.wait()
+        while True:
+            with store.session() as s:
+                rows = claim_notifications(s, limit=7, tenant_id="t1")
+                s.commit()
+            if not rows:
+                return got
+            got.extend(r.id for r in rows)
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = [i for ids in pool.map(lambda _: drain(), range(4)) for i in ids]
+    assert len(claimed) == len(set(claimed)) == 200

@@ -1,0 +1,192 @@
+"""Flows of continuous protection: ``protect-mailboxes``, ``process-notifications``, ``delta-sweep``.
+
+Entrypoints: ``flows/protection.py:protect_mailboxes``, ``flows/protection.py:process_notifications``
+and ``flows/protection.py:delta_sweep``.
+
+protect-mailboxes (after each reconciliation, and on a schedule):
+
+1. read the protected mailboxes from the address book;
+2. take a delta baseline of each new mailbox's Inbox, then subscribe it to change notifications
+   (Graph validates the receiver first); renew subscriptions close to expiry; unsubscribe
+   mailboxes that left the directory; forget removed or expired records;
+3. publish the subscriptions and their health, and the notification queue, as artifacts.
+
+process-notifications (started by the receiver's ``mailwarden.notifications.queued`` event, and
+every minute):
+
+1. claim a batch of queued notifications (the receiver stored them before answering Graph);
+2. per message: fetch, claim once, verdict, the tenant's policy action (audited); per lifecycle
+   event: renew (``reauthorizationRequired``), subscribe again and sweep (``subscriptionRemoved``),
+   sweep (``missed``);
+3. emit ``mailwarden.threat.detected`` for each malicious message; repeat until the queue is empty.
+
+delta-sweep (every 15 minutes): per mailbox, read the Inbox's changes since the stored delta link
+and process what neither path has seen; notification and sweep never act on a message twice.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from mailwarden.protection import ProtectionPolicy
+from tasks.common import current_flow_run_id
+from tasks.protection import (
+    ProtectionPolicyInput,
+    address_book,
+    default_urls,
+    drain_notifications,
+    emit_threats,
+    health_rows,
+    protection_for,
+    queue_counts,
+    resolve_tenant,
+    sweep_mailbox,
+    sync_tenant_subscriptions,
+)
+from tasks.scan import protected_mailboxes
+
+
+def _key(prefix: str, tenant_id: str) -> str:
+    return f"{prefix}-{tenant_id[:8]}".lower()
+
+
+@flow(name="protect-mailboxes", validate_parameters=True)
+def protect_mailboxes(
+    tenant: str,
+    notification_url: str | None = None,
+    lifecycle_url: str | None = None,
+    renew_before_hours: float = 24.0,
+    lifetime_hours: float = 72.0,
+) -> dict[str, Any]:
+    """Keep one change-notification subscription per protected mailbox, renewed in time.
+
+    Args:
+        tenant: The tenant's block name, primary domain or id.
+        notification_url: Where Graph sends change notifications (default: the receiver beside
+            the consent callback, ``/notifications``).
+        lifecycle_url: Where Graph sends lifecycle notifications (default ``/lifecycle``).
+        renew_before_hours: Renew subscriptions expiring within this many hours.
+        lifetime_hours: Lifetime of new and renewed subscriptions (Graph allows under 7 days).
+    """
+    if not 0 < lifetime_hours <= 10070 / 60:
+        raise ValueError("lifetime_hours must be between 0 and 167.8 (Graph's limit for messages)")
+    log = get_run_logger()
+    block = resolve_tenant(tenant)
+    urls = default_urls()
+    with block.graph_client("basic") as client:
+        summary = sync_tenant_subscriptions(
+            block, client, notification_url=notification_url or urls[0], lifecycle_url=lifecycle_url or urls[1],
+            renew_before_hours=renew_before_hours, lifetime_hours=lifetime_hours,
+            flow_run_id=current_flow_run_id())
+    rows = health_rows(block.tenant_id)
+    queue = queue_counts(block.tenant_id)
+    create_table_artifact(rows or [{"mailbox": "(none)"}], key=_key("subscriptions", block.tenant_id),
+                          description=f"Change-notification subscriptions of {block.primary_domain}")
+    unhealthy = [r for r in rows if r["health"] != "ok"]
+    create_markdown_artifact("\n".join([
+        f"# Protection of {block.primary_domain}", "",
+        f"- protected mailboxes: {summary['mailboxes']}",
+        f"- subscriptions: {sum(r['status'] == 'active' for r in rows)} active, {len(unhealthy)} needing attention",
+        f"- this run: {summary['created']} created, {summary['renewed']} renewed, {summary['recreated']} "
+        f"recreated, {summary['deleted']} deleted, {summary['forgotten']} forgotten, {summary['errors']} errors",
+        f"- notification queue: {queue or 'empty'}",
+    ]), key=_key("protection-health", block.tenant_id))
+    log.info("protection of %s: %s", block.primary_domain, {k: v for k, v in summary.items() if k != "error_rows"})
+    return {**summary, "subscriptions": rows, "queue": queue}
+
+
+@flow(name="process-notifications", validate_parameters=True)
+def process_notifications(
+    tenant: str | None = None,
+    policy: ProtectionPolicyInput | None = None,
+    batch_size: int = 500,
+    workers: int = 8,
+    max_batches: int = 100,
+    idle_seconds: float = 0.0,
+) -> dict[str, Any]:
+    """Drain the notification queue: verdict and policy action per new message, lifecycle events.
+
+    Args:
+        tenant: Only this tenant's notifications (block name, domain or id); None: every tenant.
+        policy: Action per verdict category (default: quarantine malicious, junk suspicious).
+        batch_size: Notifications claimed at once.
+        workers: Mailboxes processed at once.
+        max_batches: Stop after this many batches (the next run continues).
+        idle_seconds: Keep polling an empty queue this long before finishing (0: finish at once).
+    """
+    if batch_size < 1 or workers < 1 or max_batches < 1:
+        raise ValueError("batch_size, workers and max_batches must be at least 1")
+    log = get_run_logger()
+    block = resolve_tenant(tenant) if tenant else None
+    policy = policy or ProtectionPolicyInput()
+    run_id = current_flow_run_id()
+    totals: dict[str, Any] = {"claimed": 0, "statuses": {}, "lifecycle": [], "events": 0, "retried": 0,
+                              "failed": 0}
+    rows: list[dict[str, Any]] = []
+    idle_until = time.monotonic() + idle_seconds
+    for _ in range(max_batches):
+        got = drain_notifications(block, policy, batch_size=batch_size, workers=workers, flow_run_id=run_id)
+        if not got["claimed"]:
+            if time.monotonic() >= idle_until:
+                break
+            time.sleep(0.2)
+            continue
+        idle_until = time.monotonic() + idle_seconds
+        totals["claimed"] += got["claimed"]
+        for k, v in got["statuses"].items():
+            totals["statuses"][k] = totals["statuses"].get(k, 0) + v
+        totals["lifecycle"] += got["lifecycle"]
+        for k in ("events", "retried", "failed"):
+            totals[k] += got[k]
+        rows += got["rows"]
+    if totals["claimed"]:
+        create_table_artifact(rows or [{"status": "nothing acted on"}], key="protection-actions",
+                              description=f"Messages acted on or reported: {totals['statuses']}")
+    log.info("processed %d notification(s): %s", totals["claimed"], totals["statuses"])
+    return totals
+
+
+@flow(name="delta-sweep", validate_parameters=True)
+def delta_sweep(
+    tenant: str,
+    mailboxes: list[str] | None = None,
+    policy: ProtectionPolicyInput | None = None,
+    concurrency: int = 8,
+) -> dict[str, Any]:
+    """Catch what notifications missed: per mailbox, the Inbox's changes since the stored delta link.
+
+    Args:
+        tenant: The tenant's block name, primary domain or id.
+        mailboxes: Mailbox ids or addresses (None: every protected mailbox).
+        policy: Action per verdict category (default: quarantine malicious, junk suspicious).
+        concurrency: Mailboxes swept at once.
+    """
+    block = resolve_tenant(tenant)
+    book = address_book(block)
+    targets = protected_mailboxes(book)
+    if mailboxes:
+        chosen = []
+        for ref in mailboxes:
+            mb = ref if ref in book.objects.index else book.mailbox_of(ref)
+            if mb is None:
+                raise ValueError(f"{ref!r} is not a mailbox of {block.primary_domain}")
+            chosen.append(mb)
+        targets = sorted(set(chosen))
+    pol: ProtectionPolicy = (policy or ProtectionPolicyInput()).to_policy()
+    runner: Any = ThreadPoolTaskRunner(max_workers=concurrency)
+    with block.graph_client("basic") as client, runner:
+        protection = protection_for(block, client, policy=pol, flow_run_id=current_flow_run_id(), book=book)
+        futures = [runner.submit(sweep_mailbox, {"protection": protection, "mailbox_id": mb}) for mb in targets]
+        results = [f.result() for f in futures]
+    rows = [{k: v for k, v in r.items() if k != "outcomes"} for r in results]
+    emit_threats([o for r in results for o in r["outcomes"]], {block.tenant_id: book})
+    create_table_artifact(rows or [{"mailbox": "(none)"}], key=_key("delta-sweep", block.tenant_id),
+                          description=f"Delta sweep of {block.primary_domain}")
+    totals = {k: sum(int(r[k]) for r in rows) for k in ("seen", "already", "processed", "acted")}
+    get_run_logger().info("delta sweep of %s: %d mailboxes, %s", block.primary_domain, len(rows), totals)
+    return {"mailboxes": len(rows), **totals, "rows": rows}

@@ -1,0 +1,245 @@
+"""Tasks of the protection flows: keep subscriptions in sync, drain the notification queue,
+sweep mailboxes by delta, emit ``mailwarden.threat.detected`` for malicious verdicts.
+
+The core (``mailwarden.protection``) does the work; these wrappers resolve the tenant, build its
+processing context, log, and turn outcomes into Prefect events and table rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from pydantic import BaseModel, Field, field_validator
+
+from blocks.m365 import M365Tenant
+from mailwarden.detection import DetectionContext
+from mailwarden.directory import AddressBook
+from mailwarden.graph import GraphClient
+from mailwarden.protection import (
+    DrainResult,
+    ProtectionPolicy,
+    ProtectOutcome,
+    plan_subscriptions,
+    sync_subscriptions,
+)
+from mailwarden.protection.drain import TenantProtection, drain_once
+from mailwarden.settings import get_settings
+from mailwarden.store import Store, utcnow
+from mailwarden.store.repositories import count_notifications, get_tenant, list_subscriptions
+from tasks.common import load_tenant, store_for
+from tasks.scan import protected_mailboxes
+
+THREAT_EVENT = "mailwarden.threat.detected"
+PolicyAction = Literal["quarantine", "move_to_junk", "notify", "report"]
+DEFAULT_ACTIONS: dict[str, PolicyAction] = {"malicious": "quarantine", "suspicious": "move_to_junk"}
+
+
+class ProtectionPolicyInput(BaseModel):
+    """The tenant's action per verdict category (others are only reported)."""
+
+    actions: dict[str, PolicyAction] = Field(
+        default_factory=lambda: dict(DEFAULT_ACTIONS),
+        description="category -> quarantine | move_to_junk | notify | report")
+
+    @field_validator("actions")
+    @classmethod
+    def _known_categories(cls, value: dict[str, str]) -> dict[str, str]:
+        ProtectionPolicy(dict(value))  # raises ValueError naming the unknown category
+        return value
+
+    def to_policy(self) -> ProtectionPolicy:
+        return ProtectionPolicy(dict(self.actions))
+
+
+def default_urls() -> tuple[str, str]:
+    """Where Graph should send notifications: the receiver beside the consent callback."""
+    s = get_settings()
+    base = f"http://{s.callback_host}:{s.callback_port}"
+    return base + "/notifications", base + "/lifecycle"
+
+
+def queue_store() -> Store:
+    """The store holding subscriptions and the notification queue (the default store: the
+    receiver screens notifications before it can know a tenant)."""
+    return store_for(None)
+
+
+def resolve_tenant(ref: str) -> M365Tenant:
+    """A tenant's block from its block name, primary domain or tenant id."""
+    try:
+        return load_tenant(ref)
+    except ValueError:
+        with queue_store().session() as s:
+            row = get_tenant(s, ref)
+            domain = row.primary_domain if row is not None else None
+        if domain is None:
+            raise
+        return load_tenant(domain)
+
+
+def address_book(block: M365Tenant) -> AddressBook:
+    with store_for(block).session() as s:
+        return AddressBook.load(s, block.tenant_id)
+
+
+def protection_for(block: M365Tenant, client: GraphClient, *, policy: ProtectionPolicy,
+                   flow_run_id: str | None, notification_url: str | None = None,
+                   lifecycle_url: str | None = None, book: AddressBook | None = None) -> TenantProtection:
+    """The tenant's processing context for the core."""
+    book = book or address_book(block)
+    context = DetectionContext(**book.detection_context_kwargs())
+    urls = default_urls()
+    return TenantProtection(tenant_id=block.tenant_id, client=client, store=queue_store(), policy=policy,
+                            context=context, flow_run_id=flow_run_id,
+                            notification_url=notification_url or urls[0],
+                            lifecycle_url=lifecycle_url or urls[1])
+
+
+@task(name="sync-subscriptions", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def sync_tenant_subscriptions(block: M365Tenant, client: GraphClient, *, notification_url: str,
+                              lifecycle_url: str, renew_before_hours: float, lifetime_hours: float,
+                              flow_run_id: str | None) -> dict[str, Any]:
+    """Subscribe new protected mailboxes (delta baseline first), renew, delete, forget."""
+    log = get_run_logger()
+    book = address_book(block)
+    wanted = protected_mailboxes(book)
+    protection = protection_for(block, client, policy=ProtectionPolicy(), flow_run_id=flow_run_id,
+                                notification_url=notification_url, lifecycle_url=lifecycle_url, book=book)
+    now = datetime.now(UTC)
+    with queue_store().session() as s:
+        records = list_subscriptions(s, block.tenant_id)
+        plan = plan_subscriptions(wanted, records, now=now, renew_before=timedelta(hours=renew_before_hours))
+        result = sync_subscriptions(client, s, tenant_id=block.tenant_id, plan=plan, records=records,
+                                    notification_url=notification_url, lifecycle_url=lifecycle_url, now=now,
+                                    lifetime=timedelta(hours=lifetime_hours),
+                                    before_create=lambda mb: protection.sweep(mb, start=now))
+    log.info("subscriptions of %s: %d mailboxes, %s", block.primary_domain, len(wanted), result.summary())
+    for mailbox, error in sorted(result.errors.items()):
+        log.warning("mailbox %s: %s", mailbox, error)
+    return {"mailboxes": len(wanted), **result.summary(), "error_rows": [
+        {"mailbox": m, "error": e} for m, e in sorted(result.errors.items())]}
+
+
+def health_rows(tenant_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
+    """One row per stored subscription: status, hours left, health."""
+    now = now or utcnow()
+    with queue_store().session() as s:
+        rows = []
+        for sub in list_subscriptions(s, tenant_id):
+            left = (sub.expires_at - now).total_seconds() / 3600
+            health = ("removed" if sub.status != "active" else "expired" if left <= 0
+                      else "renew soon" if left < 24 else "ok")
+            rows.append({"mailbox": sub.mailbox_id, "subscription": sub.subscription_id, "status": sub.status,
+                         "expires_at": sub.expires_at.isoformat(), "hours_left": round(left, 1), "health": health})
+        return rows
+
+
+def queue_counts(tenant_id: str | None) -> dict[str, int]:
+    with queue_store().session() as s:
+        return count_notifications(s, tenant_id)
+
+
+class _Contexts:
+    """Per-tenant processing contexts built on first use within one drain task."""
+
+    def __init__(self, policy: ProtectionPolicy, flow_run_id: str | None,
+                 known: dict[str, M365Tenant] | None = None) -> None:
+        self.policy = policy
+        self.flow_run_id = flow_run_id
+        self.known = dict(known or {})
+        self.lock = threading.Lock()
+        self.made: dict[str, TenantProtection | None] = {}
+        self.books: dict[str, AddressBook] = {}
+        self.clients: list[GraphClient] = []
+
+    def __call__(self, tenant_id: str) -> TenantProtection | None:
+        with self.lock:
+            if tenant_id not in self.made:
+                try:
+                    block = self.known.get(tenant_id) or resolve_tenant(tenant_id)
+                except ValueError:
+                    self.made[tenant_id] = None
+                else:
+                    client = block.graph_client("basic")
+                    self.clients.append(client)
+                    self.books[tenant_id] = address_book(block)
+                    self.made[tenant_id] = protection_for(block, client, policy=self.policy,
+                                                          flow_run_id=self.flow_run_id, book=self.books[tenant_id])
+            return self.made[tenant_id]
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()
+
+
+@task(name="drain-notifications", cache_policy=NO_CACHE)
+def drain_notifications(block: M365Tenant | None, policy: ProtectionPolicyInput, *, batch_size: int, workers: int,
+                        flow_run_id: str | None) -> dict[str, Any]:
+    """Process one batch of queued notifications (one tenant's, or every tenant's when ``block`` is
+    None); emit an event per malicious message."""
+    log = get_run_logger()
+    tenant_id = block.tenant_id if block is not None else None
+    contexts = _Contexts(policy.to_policy(), flow_run_id, {block.tenant_id: block} if block is not None else None)
+    try:
+        result = drain_once(queue_store(), contexts, tenant_id=tenant_id, limit=batch_size, workers=workers)
+        events = emit_threats(result.outcomes, contexts.books)
+    finally:
+        contexts.close()
+    summary = summarize(result)
+    if result.claimed:
+        log.info("drained %d notification(s): %s; %d threat event(s)", result.claimed, summary["statuses"], events)
+    for item in result.lifecycle:
+        log.info("lifecycle %s for mailbox %s: %s", item.get("event"), item.get("mailbox_id"), item)
+    return {**summary, "events": events}
+
+
+def summarize(result: DrainResult) -> dict[str, Any]:
+    statuses: dict[str, int] = {}
+    for o in result.outcomes:
+        statuses[o.status] = statuses.get(o.status, 0) + 1
+    rows = [{"mailbox": o.mailbox_id, "path": o.path, "status": o.status, "category": o.category,
+             "action": o.action, "result": o.result, "sender": o.sender, "subject": (o.subject or "")[:80]}
+            for o in result.outcomes if o.status in ("acted", "reported")]
+    return {"claimed": result.claimed, "statuses": statuses, "lifecycle": result.lifecycle,
+            "retried": result.retried, "failed": result.failed, "rows": rows}
+
+
+def emit_threats(outcomes: list[ProtectOutcome], books: dict[str, AddressBook]) -> int:
+    """``mailwarden.threat.detected`` for each malicious verdict (with the sender, and the sender's
+    mailbox when internal: a takeover check can follow)."""
+    n = 0
+    for o in outcomes:
+        if o.category != "malicious" or o.status != "acted":
+            continue
+        tenant_id = o.tenant_id
+        book = books.get(tenant_id or "")
+        internal = book.mailbox_of(o.sender) if (book is not None and o.sender) else None
+        emit_event(event=THREAT_EVENT,
+                   resource={"prefect.resource.id": f"mailwarden.tenant.{tenant_id}",
+                             "prefect.resource.name": tenant_id or ""},
+                   related=[{"prefect.resource.id": f"mailwarden.mailbox.{o.mailbox_id}",
+                             "prefect.resource.role": "mailbox"}],
+                   payload={"tenant": tenant_id, "mailbox": o.mailbox_id, "sender": o.sender,
+                            "sender_mailbox": internal, "internet_message_id": o.internet_message_id,
+                            "category": o.category, "score": o.score, "action": o.action, "result": o.result,
+                            "reasons": o.reasons, "path": o.path})
+        n += 1
+    return n
+
+
+@task(name="sweep-mailbox", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def sweep_mailbox(protection: TenantProtection, mailbox_id: str) -> dict[str, Any]:
+    """Delta-sweep one mailbox's folders; new messages get a verdict and the policy action."""
+    results = protection.sweep(mailbox_id)
+    outcomes = [o for r in results for o in r.outcomes]
+    row = {"mailbox": mailbox_id, "seen": sum(r.seen for r in results),
+           "already": sum(r.already for r in results), "processed": sum(r.processed for r in results),
+           "acted": sum(1 for o in outcomes if o.status == "acted"),
+           "restarted": any(r.restarted for r in results), "baseline": any(r.baseline for r in results)}
+    get_run_logger().info("swept mailbox %s: %s", mailbox_id, row)
+    return {**row, "outcomes": outcomes}
