@@ -33,6 +33,7 @@ PREFECT_PORT = int(os.environ.get("MAILWARDEN_PREFECT_PORT", "4200"))
 CONNECTION_VARIABLE = "mailwarden-sandbox-connection"
 SCAN_SINCE = "2000-01-01T00:00:00Z"
 REAL_MAIL_SHARE = 0.5
+DEMO_POLL_SECONDS = 2  # how often the serving process looks for runs and onboarding for consent
 
 
 def say(message: str) -> None:
@@ -144,7 +145,7 @@ class Operator:
                 "tenant": domain,
                 "cloud": cloud,
                 "tier": "advanced",
-                "apps": {"connection_variable": CONNECTION_VARIABLE},
+                "apps": {"connection_variable": CONNECTION_VARIABLE, "consent_poll_seconds": DEMO_POLL_SECONDS},
                 "readiness": {"limit_seconds": 120, "initial_delay": 1, "max_delay": 5},
             },
         )
@@ -321,7 +322,7 @@ def scan_rates(flow_run_id: Any) -> list[str]:
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
-            key=ArtifactFilterKey(any_=["historic-scan-summary"])))
+            key=ArtifactFilterKey(like_="historic-scan-summary-%")))  # per tenant; the run picks one
     text = str(found[0].data) if found else ""
     section = text.split("## Detection against ground truth", 1)[1] if "## Detection against" in text else ""
     return [line for line in section.strip().splitlines() if line.strip() and not line.startswith("|---")]
@@ -367,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         _forget_stale_connections([block.block_name for block, _ in tenants])
         say("serving every deployment (log: .data/logs/serve.log)")
         stack.enter_context(
-            background([sys.executable, "-m", "deployments.serve", "--demo"], env_vars, logs / "serve.log")
+            background([sys.executable, "-m", "deployments.serve", "--demo"],
+                       {**env_vars, "PREFECT_RUNNER_POLL_FREQUENCY": str(DEMO_POLL_SECONDS)}, logs / "serve.log")
         )
         from deployments.catalog import CATALOG
 

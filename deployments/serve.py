@@ -3,8 +3,10 @@
     python -m deployments.serve [--demo]
 
 Per-tenant schedules (nightly reconciliation, the 15-minute rules audit) are made for each
-connected tenant found among the saved ``M365Tenant`` blocks. The takeover playbook starts on
-the ``mailwarden.rule.suspicious`` event; ``--demo`` approves its steps automatically.
+connected tenant found among the saved ``M365Tenant`` blocks, with the slugs onboarding gives them
+(``tasks/schedules.py``): on a restart the server updates each by slug, never adds a twin. The
+takeover playbook starts on the ``mailwarden.rule.suspicious`` event; ``--demo`` approves its
+steps automatically.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import argparse
 import logging
 from typing import Any
 
-from deployments.catalog import CATALOG, SCHEDULE_TIMEZONE, DeploymentSpec
+from deployments.catalog import CATALOG, DeploymentSpec
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ def build_deployments(
     *, demo: bool = False, tenants: list[str] | None = None, only: list[str] | None = None
 ) -> list[Any]:
     """RunnerDeployments for the catalogue (or the ``only`` named ones)."""
-    from prefect.schedules import Cron
+    from tasks.schedules import tenant_schedule
 
     tenants = connected_tenants() if tenants is None else tenants
     deployments = []
@@ -43,11 +45,7 @@ def build_deployments(
         if only and item.name not in only:
             continue
         flow = item.load_flow()
-        schedules = (
-            [Cron(item.cron, timezone=SCHEDULE_TIMEZONE, parameters={"tenant": t}) for t in tenants]
-            if item.cron
-            else None
-        )
+        schedules = [tenant_schedule(item, t) for t in tenants] if item.cron else None
         deployments.append(
             flow.to_deployment(
                 name=item.name,
@@ -80,7 +78,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from prefect import serve
 
-    serve(*build_deployments(demo=args.demo, only=args.only), limit=8)
+    from tasks.schedules import prune_schedules
+
+    tenants = connected_tenants()
+    pruned = prune_schedules(tenants)  # tenants whose block is gone keep no schedule
+    if pruned:
+        log.info("removed %d schedules of tenants no longer connected", len(pruned))
+    serve(*build_deployments(demo=args.demo, tenants=tenants, only=args.only), limit=8)
 
 
 if __name__ == "__main__":

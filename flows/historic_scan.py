@@ -32,7 +32,7 @@ from prefect.futures import as_completed
 
 from mailwarden.detection.evaluation import markdown as evaluation_markdown
 from mailwarden.store.repositories import create_scan_run, finish_scan_run
-from tasks.common import current_flow_run_id, load_tenant, store_for
+from tasks.common import artifact_key, current_flow_run_id, load_tenant, store_for
 from tasks.evaluation import GroundTruthRef, evaluate_scan
 from tasks.mailbox_access import mailbox_sides, side_of
 from tasks.runners import RunnerKind, build_runner, in_process
@@ -40,7 +40,9 @@ from tasks.scan import ScanPolicy, plan_scan, record_failure, scan_key, scan_mai
 
 
 def _summary_markdown(domain: str, scope: str, rows: list[dict[str, Any]], cats: Counter[str],
-                      acts: Counter[str], evaluation: dict[str, Any] | None = None) -> str:
+                      acts: Counter[str], evaluation: dict[str, Any] | None = None,
+                      addresses: dict[str, str] | None = None) -> str:
+    addresses = addresses or {}
     failed = [r for r in rows if r["status"] == "failed"]
     lines = [f"# Historic scan of {domain}", "", f"Scan key `{scope}`: {len(rows)} mailboxes, "
              f"{sum(r['seen'] for r in rows)} messages, {sum(1 for r in rows if r['skipped'])} resumed "
@@ -54,7 +56,8 @@ def _summary_markdown(domain: str, scope: str, rows: list[dict[str, Any]], cats:
     lines += ["", "| action:result | messages |", "|---|---|"]
     lines += [f"| {a} | {n} |" for a, n in sorted(acts.items())] or ["| (none) | 0 |"]
     if failed:
-        lines += ["", "## Failed mailboxes", ""] + [f"- `{r['mailbox']}`: {r['error']}" for r in failed]
+        lines += ["", "## Failed mailboxes", ""] + [
+            f"- {addresses.get(r['mailbox'], r['mailbox'])} (`{r['mailbox']}`): {r['error']}" for r in failed]
     if evaluation is not None:
         lines += ["", "## Detection against ground truth", ""]
         lines += ([f"Not evaluated: {evaluation['error']}"] if "error" in evaluation else [
@@ -115,7 +118,7 @@ def historic_scan(
             "scope": scope, "since": start.isoformat(), "folders": folders, "mailboxes": len(plan.mailboxes),
             "policy": policy.model_dump(mode="json")}).id
         s.commit()
-    progress: Any = create_progress_artifact(0.0, key="historic-scan-progress",
+    progress: Any = create_progress_artifact(0.0, key=artifact_key("historic-scan-progress", block),
                                         description=f"mailboxes scanned of {len(plan.mailboxes)}")
     task = scan_mailbox.with_options(retry_delay_seconds=retry_delay_seconds)
     rows: list[dict[str, Any]] = []
@@ -137,7 +140,7 @@ def historic_scan(
             update_progress_artifact(progress, 100.0 * i / max(1, len(futures)))
     if not plan.mailboxes:
         update_progress_artifact(progress, 100.0)
-    rows.sort(key=lambda r: r["mailbox"])
+    rows.sort(key=lambda r: (plan.addresses.get(r["mailbox"], r["mailbox"]), r["mailbox"]))
     cats: Counter[str] = Counter()
     acts: Counter[str] = Counter()
     for r in rows:
@@ -153,14 +156,17 @@ def historic_scan(
         finish_scan_run(s, scan_id, "done" if not failed else "partial", totals=totals)
         s.commit()
     create_table_artifact(
-        [{"mailbox": r["mailbox"], "side": r.get("side", "cloud"),
+        [{"address": plan.addresses.get(r["mailbox"], r["mailbox"]), "mailbox": r["mailbox"],
+          "side": r.get("side", "cloud"),
           "status": "resumed" if r["skipped"] else r["status"], "messages": r["seen"],
           **{c: r["categories"].get(c, 0) for c in ("malicious", "suspicious", "spam")},
           "actions": ", ".join(f"{k}={v}" for k, v in sorted(r["actions"].items())), "error": r["error"] or ""}
-         for r in rows], key="historic-scan-mailboxes", description=f"per-mailbox results of {scope}")
+         for r in rows], key=artifact_key("historic-scan-mailboxes", block),
+        description=f"Per-mailbox results of the historic scan of {block.primary_domain} ({scope})")
     create_markdown_artifact(_summary_markdown(block.primary_domain, scope, rows, cats, acts,
-                                               totals.get("evaluation")),
-                             key="historic-scan-summary")
+                                               totals.get("evaluation"), plan.addresses),
+                             key=artifact_key("historic-scan-summary", block),
+                             description=f"Historic scan of {block.primary_domain}: counts and failures")
     log.info("historic scan %s: %s", scope, totals)
     return {"tenant_id": block.tenant_id, "scope": scope, "scan_id": scan_id, "since": start.isoformat(),
             **totals, "rows": rows}

@@ -12,7 +12,8 @@ Onboarding steps (each a task in ``tasks/onboarding.py`` with its own retries):
 4. poll readiness (a read-only call per capability, with backoff, up to a limit) and publish a
    ``readiness-<tenant>`` table artifact; past the limit the run fails naming what is missing;
 5. save the tenant's ``M365Tenant`` block (updated in place when it exists) and register the
-   tenant in the store; notify; optionally mail the admin; start the first directory sync.
+   tenant in the store; add its schedules (``tasks/schedules.py``); notify; optionally mail the
+   admin; start the first directory sync. Offboarding removes the schedules.
 
 Running it again for a connected tenant asks only for the consents it lacks (advanced tier on a
 basic tenant), or for all of them with ``update=True`` ("update permissions"); the block and
@@ -60,6 +61,7 @@ from tasks.onboarding import (
     start_first_sync,
 )
 from tasks.onboarding import tenant_block_name as _block_name
+from tasks.schedules import add_tenant_schedules, remove_tenant_schedules
 
 CloudName = Literal["global", "usgov-gcchigh", "usgov-dod", "china"]
 TierName = Literal["basic", "advanced"]
@@ -69,12 +71,16 @@ PAUSE_BACKSTOP_S = 60
 class ConsentResult(RunInput):
     """What the consent callback resumes a waiting onboarding run with."""
 
-    granted: bool
-    tenant_id: str | None = None
-    error: str | None = None
-    error_description: str | None = None
-    tier: str | None = None
-    timed_out: bool = False
+    granted: bool = Field(title="Consent granted", description="The tenant's admin granted the permissions.")
+    tenant_id: str | None = Field(default=None, title="Tenant id",
+                                  description="The directory (tenant) GUID that granted consent.")
+    error: str | None = Field(default=None, title="Error",
+                              description="The error code Microsoft returned when consent was refused.")
+    error_description: str | None = Field(default=None, title="Error description",
+                                          description="Microsoft's text of the refusal.")
+    tier: str | None = Field(default=None, title="Permission tier", description="basic or advanced.")
+    timed_out: bool = Field(default=False, title="Timed out",
+                            description="Set by the run itself when no answer came in time.")
 
 
 class ReadinessOptions(BaseModel):
@@ -314,6 +320,7 @@ def onboard_tenant(
         own_store,
     )
     record_tenant(block_name)
+    add_tenant_schedules(block_name)
 
     final_tier = "advanced" if effective_advanced is not None else "basic"
     lines = [f"- {r['capability']}: {r['status']} ({r['detail']})" for r in ready["rows"]]
@@ -351,6 +358,7 @@ def offboard_tenant(
     """
     block = load_tenant(tenant)
     result = forget_tenant(block.block_name, purge_data)
+    remove_tenant_schedules(block.block_name)
     kept = "purged" if purge_data else "kept"
     notify_task(
         notify_target,

@@ -34,7 +34,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from mailwarden.protection import ProtectionPolicy
-from tasks.common import current_flow_run_id
+from tasks.common import artifact_key, current_flow_run_id
 from tasks.protection import (
     ProtectionPolicyInput,
     address_book,
@@ -49,10 +49,6 @@ from tasks.protection import (
     sync_tenant_subscriptions,
 )
 from tasks.scan import protected_mailboxes
-
-
-def _key(prefix: str, tenant_id: str) -> str:
-    return f"{prefix}-{tenant_id[:8]}".lower()
 
 
 @flow(name="protect-mailboxes", validate_parameters=True)
@@ -85,7 +81,7 @@ def protect_mailboxes(
             flow_run_id=current_flow_run_id())
     rows = health_rows(block.tenant_id)
     queue = queue_counts(block.tenant_id)
-    create_table_artifact(rows or [{"mailbox": "(none)"}], key=_key("subscriptions", block.tenant_id),
+    create_table_artifact(rows or [{"mailbox": "(none)"}], key=artifact_key("subscriptions", block),
                           description=f"Change-notification subscriptions of {block.primary_domain}")
     unhealthy = [r for r in rows if r["health"] != "ok"]
     create_markdown_artifact("\n".join([
@@ -95,7 +91,8 @@ def protect_mailboxes(
         f"- this run: {summary['created']} created, {summary['renewed']} renewed, {summary['recreated']} "
         f"recreated, {summary['deleted']} deleted, {summary['forgotten']} forgotten, {summary['errors']} errors",
         f"- notification queue: {queue or 'empty'}",
-    ]), key=_key("protection-health", block.tenant_id))
+    ]), key=artifact_key("protection-health", block),
+        description=f"Protection health of {block.primary_domain}: subscriptions and queue")
     log.info("protection of %s: %s", block.primary_domain, {k: v for k, v in summary.items() if k != "error_rows"})
     return {**summary, "subscriptions": rows, "queue": queue}
 
@@ -145,7 +142,8 @@ def process_notifications(
             totals[k] += got[k]
         rows += got["rows"]
     if totals["claimed"]:
-        create_table_artifact(rows or [{"status": "nothing acted on"}], key="protection-actions",
+        key = artifact_key("protection-actions", block) if block else "protection-actions-all-tenants"
+        create_table_artifact(rows or [{"status": "nothing acted on"}], key=key,
                               description=f"Messages acted on or reported: {totals['statuses']}")
     log.info("processed %d notification(s): %s", totals["claimed"], totals["statuses"])
     return totals
@@ -185,7 +183,7 @@ def delta_sweep(
         results = [f.result() for f in futures]
     rows = [{k: v for k, v in r.items() if k != "outcomes"} for r in results]
     emit_threats([o for r in results for o in r["outcomes"]], {block.tenant_id: book})
-    create_table_artifact(rows or [{"mailbox": "(none)"}], key=_key("delta-sweep", block.tenant_id),
+    create_table_artifact(rows or [{"mailbox": "(none)"}], key=artifact_key("delta-sweep", block),
                           description=f"Delta sweep of {block.primary_domain}")
     totals = {k: sum(int(r[k]) for r in rows) for k in ("seen", "already", "processed", "acted")}
     get_run_logger().info("delta sweep of %s: %d mailboxes, %s", block.primary_domain, len(rows), totals)

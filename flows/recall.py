@@ -45,7 +45,7 @@ from mailwarden.recall import (
     notice_text,
     summary_markdown,
 )
-from tasks.common import current_flow_run_id, load_tenant
+from tasks.common import artifact_key, current_flow_run_id, load_tenant
 from tasks.notify import notify_by_mail, notify_task
 from tasks.recall import forwards_task, plan_recall, recall_mailbox_task
 
@@ -77,8 +77,10 @@ def _rows(dicts: list[dict[str, Any]]) -> list[RecipientResult]:
 
 def _publish(report: RecallReport) -> None:
     rows = report.rows() or [{"result": f"{report.status}: {report.reason}"}]
-    create_table_artifact(rows, key="recall-results", description=f"recall of {report.message}")
-    create_markdown_artifact(summary_markdown(report), key="recall-summary")
+    create_table_artifact(rows, key=artifact_key("recall-results", report.tenant),
+                          description=f"Recall of {report.message}: one row per recipient")
+    create_markdown_artifact(summary_markdown(report), key=artifact_key("recall-summary", report.tenant),
+                             description=f"Recall of {report.message} from {report.sender}: {report.status}")
 
 
 def _recall_targets(client: Any, block: Any, targets: list[dict[str, Any]], imid: str, common: dict[str, Any]
@@ -149,7 +151,8 @@ def recall_message(
                 RecipientResult(recipient=t["address"], mailbox_id=t["mailbox_id"], status="planned",
                                 via="; ".join(t["via"]), internet_message_id=imid,
                                 side="on-premises" if t.get("where") else "cloud") for t in plan["targets"]])
-            create_markdown_artifact(summary_markdown(planned), key="recall-plan")
+            create_markdown_artifact(summary_markdown(planned), key=artifact_key("recall-plan", block),
+                                     description=f"Recall plan of {report.message}, awaiting approval")
             ok, approval_text = _ask(approval_timeout)
             if not ok:
                 report.status, report.reason = "not_approved", approval_text

@@ -76,7 +76,7 @@ def rules_audit(
                 except Exception as exc:  # noqa: BLE001 - one mailbox failing is reported, the rest kept
                     log.error("mailbox %s could not be audited: %s", mb, type(exc).__name__)
                     failed.append(mb)
-    report = publish_rules_report(block, results, level, failed, plan.notes)
+    report = publish_rules_report(block, results, level, failed, plan.notes, plan.addresses)
     notified = False
     if report["new"] or report["campaign_lines"]:
         lines = [f"- {f['mailbox']} {f['rule_key']} ({f['risk']}): {'; '.join(f['reasons'][:3])}"

@@ -15,8 +15,9 @@ stored or sent anywhere: the help desk hands the user a new one.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+import pydantic
 from prefect import flow, get_run_logger
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 from prefect.flow_runs import FlowPauseTimeout, pause_flow_run
@@ -27,7 +28,16 @@ from tasks.common import current_flow_run_id, store_for
 from tasks.directory import connect_tenant
 from tasks.mailbox_access import onprem_access
 from tasks.notify import notify_task
-from tasks.takeover import finish_run, publish_summary, record_step, resolve_user, rule_context, run_step, start_run
+from tasks.takeover import (
+    approval_markdown,
+    finish_run,
+    publish_summary,
+    record_step,
+    resolve_user,
+    rule_context,
+    run_step,
+    start_run,
+)
 
 APPROVAL_POLL_SECONDS = 5
 READ_ONLY_STEPS = frozenset({"review_sent_items"})
@@ -36,9 +46,18 @@ READ_ONLY_STEPS = frozenset({"review_sent_items"})
 class ApprovalInput(RunInput):
     """The approver's answer: approve (optionally skipping named steps) or reject."""
 
-    approve: bool = True
-    skip: list[str] = []
-    comment: str = ""
+    approve: bool = pydantic.Field(True, title="Approve", description="Run the steps below (untick to reject all).")
+    skip: list[str] = pydantic.Field([], title="Skip", description="Steps to leave out although approved.")
+    comment: str = pydantic.Field("", title="Comment", description="Why (kept in the run's decision).")
+
+
+def approval_form(ask: list[str], description: str) -> type[ApprovalInput]:
+    """The ApprovalInput the UI shows: ``skip`` offers only the waiting steps, with the request as text."""
+    choices: Any = list[cast(Any, Literal)[tuple(ask)]]  # type: ignore[misc]  # built at run time
+    form = pydantic.create_model(
+        "ApprovalInput", __base__=ApprovalInput,
+        skip=(choices, pydantic.Field([], title="Skip", description="Waiting steps to leave out.")))
+    return form.with_initial_data(description=description)
 
 
 def takeover_trigger(enabled: bool = True) -> DeploymentEventTrigger:
@@ -65,10 +84,11 @@ def _plan_modes(steps: list[str], mode: str, auto_steps: list[str] | None) -> se
     return (auto | READ_ONLY_STEPS) & set(steps)
 
 
-def _ask(ask: list[str], timeout: int) -> tuple[set[str], str]:
+def _ask(ask: list[str], timeout: int, description: str) -> tuple[set[str], str]:
     """Pause for one ApprovalInput; the approved steps and a description of the decision."""
     try:
-        answer = pause_flow_run(wait_for_input=ApprovalInput, timeout=timeout, poll_interval=APPROVAL_POLL_SECONDS)
+        answer = pause_flow_run(wait_for_input=approval_form(ask, description), timeout=timeout,
+                                poll_interval=APPROVAL_POLL_SECONDS)
     except FlowPauseTimeout:
         return set(), f"no answer within {timeout}s: {', '.join(ask)} not run"
     if answer is None or not answer.approve:
@@ -141,7 +161,8 @@ def takeover_response(
                         if demo_auto_approve:
                             approved, decision = set(ask), "auto-approved (demo)"
                         else:
-                            approved, decision = _ask(ask, approval_timeout)
+                            approved, decision = _ask(ask, approval_timeout, approval_markdown(
+                                block, target, ev, ask, [s for s in steps if s in auto]))
                     if step not in approved:
                         res = StepResult(step, "skipped", f"not approved: {decision}").to_dict()
                         record_step(block, run_id, res)

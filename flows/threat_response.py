@@ -33,7 +33,7 @@ from pydantic import BaseModel
 
 from mailwarden.directory import AddressBook
 from mailwarden.mailbox import MessageQuery
-from tasks.common import current_flow_run_id, load_tenant, store_for
+from tasks.common import artifact_key, current_flow_run_id, load_tenant, store_for
 from tasks.mailbox_access import mailbox_sides, per_side_lines
 from tasks.remediation import act_on_mailbox, restore_actions, search_mailbox
 from tasks.scan import protected_mailboxes
@@ -73,18 +73,32 @@ class ApprovalInput(RunInput):
     approver: str | None = None
 
 
-def _mailboxes(block: Any, chosen: list[str] | None) -> list[str]:
+def _mailboxes(block: Any, chosen: list[str] | None) -> tuple[list[str], dict[str, str]]:
+    """The mailbox ids to search, and their addresses (address book) for the reports."""
     with store_for(block).session() as s:
         book = AddressBook.load(s, block.tenant_id)
     if not chosen:
-        return protected_mailboxes(book)
+        targets = protected_mailboxes(book)
+        return targets, book.addresses_of(targets)
     out = []
     for ref in chosen:
         mb = ref if ref in book.objects.index else book.mailbox_of(ref)
         if mb is None:
             raise ValueError(f"{ref!r} is not a mailbox of {block.primary_domain}")
         out.append(mb)
-    return sorted(set(out))
+    return sorted(set(out)), book.addresses_of(out)
+
+
+def _with_addresses(block: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with the mailbox's address first (the stored address book, no Graph call)."""
+    if not rows:
+        return rows
+    try:
+        with store_for(block).session() as s:
+            known = AddressBook.load(s, block.tenant_id).addresses_of({str(r["mailbox"]) for r in rows})
+    except LookupError:
+        known = {}
+    return [{"address": known.get(str(r["mailbox"]), r["mailbox"]), **r} for r in rows]
 
 
 def _run_per_mailbox(runner: ThreadPoolTaskRunner, task: Any, items: list[dict[str, Any]]) -> list[Any]:
@@ -124,7 +138,7 @@ def threat_response(
     block = load_tenant(tenant)
     run_id = current_flow_run_id()
     scope = scope or "threat:" + hashlib.sha256(q.describe().encode()).hexdigest()[:24]
-    targets = _mailboxes(block, mailboxes)
+    targets, addresses = _mailboxes(block, mailboxes)
     sides = mailbox_sides(block)  # on-premises mailboxes go through EWS
     runner: Any = ThreadPoolTaskRunner(max_workers=concurrency)
     with block.graph_client("basic") as client, runner:
@@ -134,10 +148,11 @@ def threat_response(
         hits = [h for f in found for h in f["hits"]]
         errors = {f["mailbox"]: f["error"] for f in found if f["error"]}
         create_table_artifact(
-            [{k: h[k] for k in ("mailbox", "side", "folder", "isRead", "subject", "receivedDateTime",
-                                "internetMessageId")}
-             for h in hits] or [{"mailbox": "(no copies found)"}],
-            key="threat-response-preview",
+            [{"address": addresses.get(h["mailbox"], h["mailbox"]),
+              **{k: h[k] for k in ("mailbox", "side", "folder", "isRead", "subject", "receivedDateTime",
+                                  "internetMessageId")}}
+             for h in hits] or [{"address": "(no copies found)"}],
+            key=artifact_key("threat-response-preview", block),
             description=f"{len(hits)} copies in {len({h['mailbox'] for h in hits})} mailboxes for: {q.describe()}")
         log.info("threat %s: %d copies in %d mailboxes (%d mailboxes unreadable)", q.describe(), len(hits),
                  len({h["mailbox"] for h in hits}), len(errors))
@@ -179,7 +194,8 @@ def threat_response(
         + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), "",
         *per_side_lines(results, found),
         f"Undo with flow `restore` and `flow_run_id={run_id}`." if action != "hard_delete" else
-        "Hard deletes cannot be undone."]), key="threat-response-summary")
+        "Hard deletes cannot be undone."]), key=artifact_key("threat-response-summary", block),
+        description=f"Threat response on {block.primary_domain}: {action} of {len(results)} copies")
     return {**base, "status": "done", "action": action, "counts": counts, "results": results,
             "flow_run_id": run_id}
 
@@ -207,6 +223,7 @@ def restore(
     counts: dict[str, int] = {}
     for r in results:
         counts[r["result"]] = counts.get(r["result"], 0) + 1
-    create_table_artifact(results or [{"result": "(nothing to restore)"}], key="restore-results",
-                          description=f"restore of {flow_run_id or action_ids}")
+    create_table_artifact(_with_addresses(block, results) or [{"result": "(nothing to restore)"}],
+                          key=artifact_key("restore-results", block),
+                          description=f"Restore of {flow_run_id or action_ids}: one row per message")
     return {"tenant_id": block.tenant_id, "counts": counts, "results": results}

@@ -26,6 +26,15 @@ def load_tenant(tenant: str) -> M365Tenant:
         raise ValueError(f"no connected tenant named {tenant!r}: onboard it first") from exc
 
 
+def artifact_key(kind: str, tenant: M365Tenant | str) -> str:
+    """``<kind>-<tenant slug>``: one artifact history per tenant (slug as in the tenant's block name).
+
+    Prefect keys allow lower-case letters, digits and dashes only; anything else becomes a dash.
+    """
+    slug = tenant.block_name if isinstance(tenant, M365Tenant) else tenant_block_name(tenant)
+    return tenant_block_name(f"{kind}-{slug}")
+
+
 def store_for(tenant: M365Tenant | None = None) -> Store:
     """The tenant's own store (data residency) if it has one, else the default store; migrated."""
     url = None

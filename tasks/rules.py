@@ -27,7 +27,7 @@ from mailwarden.takeover import (
     mailbox_ids,
     record_findings,
 )
-from tasks.common import exchange_client_for, graph_client_for, store_for
+from tasks.common import artifact_key, exchange_client_for, graph_client_for, store_for
 from tasks.directory import retry_transient
 from tasks.mailbox_access import Where, mailbox_access, per_side_lines, side_of
 
@@ -44,19 +44,22 @@ class AuditPlan:
     context: RuleContext
     message_rules: bool
     notes: list[str] = field(default_factory=list)
+    addresses: dict[str, str] = field(default_factory=dict)
+    """Mailbox id -> address (address book, else Get-Mailbox), for reports."""
 
 
-def _book_context(block: M365Tenant) -> tuple[RuleContext | None, list[str]]:
+def _book_context(block: M365Tenant) -> tuple[RuleContext | None, list[str], dict[str, str]]:
     from mailwarden.directory import AddressBook
 
     try:
         with store_for(block).session() as s:
             book = AddressBook.load(s, block.tenant_id)
     except LookupError:
-        return None, []
+        return None, [], {}
     kw = book.detection_context_kwargs()
     boxes = book.objects[book.objects["has_mailbox"].fillna(False).astype(bool)].index
-    return RuleContext(kw["tenant_domains"], kw["internal_addresses"]), [str(b) for b in boxes]
+    ids = [str(b) for b in boxes]
+    return RuleContext(kw["tenant_domains"], kw["internal_addresses"]), ids, book.addresses_of(ids)
 
 
 @task(name="plan-rules-audit", retries=2, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_transient,
@@ -66,7 +69,7 @@ def plan_audit(block: M365Tenant, graph: Any, exchange: Any, mailboxes: list[str
     log = get_run_logger()
     listed = exchange.get_mailboxes()
     forwarding = forwarding_by_mailbox(listed)
-    ctx, book_boxes = _book_context(block)
+    ctx, book_boxes, addresses = _book_context(block)
     notes = []
     if ctx is None:
         org = graph.get("/organization").get("value") or [{}]
@@ -76,13 +79,16 @@ def plan_audit(block: M365Tenant, graph: Any, exchange: Any, mailboxes: list[str
         book_boxes = mailbox_ids(listed)
         notes.append("no address book in the store (run reconcile-licenses): mailboxes from Get-Mailbox")
     chosen = book_boxes if mailboxes is None else _resolve(mailboxes, listed)
+    addresses = {**{str(m["ExternalDirectoryObjectId"]): str(m.get("PrimarySmtpAddress")
+                                                          or m.get("UserPrincipalName") or "").lower()
+                    for m in listed if m.get("ExternalDirectoryObjectId")}, **addresses}  # the book wins
     message_rules = block.endpoints().supports_message_rules
     if not message_rules:
         notes.append(f"{block.cloud} cloud has no Graph messageRules: rules read through Exchange only")
     for note in notes:
         log.info(note)
     log.info("auditing %s mailbox(es) of %s", len(chosen), block.primary_domain)
-    return AuditPlan(chosen, forwarding, ctx, message_rules, notes)
+    return AuditPlan(chosen, forwarding, ctx, message_rules, notes, addresses)
 
 
 def _resolve(refs: list[str], listed: list[dict[str, Any]]) -> list[str]:
@@ -157,17 +163,19 @@ def audit_mailbox(block: M365Tenant, graph: Any, exchange: Any, mailbox_id: str,
 
 @task(name="publish-rules-report", cache_policy=NO_CACHE)
 def publish_rules_report(block: M365Tenant, results: list[dict[str, Any]], threshold: str,
-                         failed: list[str], notes: list[str]) -> dict[str, Any]:
-    """Table of the current suspicious rules, one line per forwarding campaign, and the counts."""
+                         failed: list[str], notes: list[str],
+                         addresses: dict[str, str] | None = None) -> dict[str, Any]:
+    """Table of the current suspicious rules (by mailbox address), one line per forwarding campaign, counts."""
+    addresses = addresses or {}
     suspicious = [f for r in results for f in r["findings"] if _alert(f, threshold)]
     sides = {r["mailbox"]: r.get("side", "cloud") for r in results}
-    rows = [{"mailbox": f["mailbox"], "side": sides.get(f["mailbox"], "cloud"), "rule": f["rule_key"],
-             "name": f["name"], "hidden": f["hidden"],
+    rows = [{"address": addresses.get(f["mailbox"]) or f["mailbox"], "mailbox": f["mailbox"],
+             "side": sides.get(f["mailbox"], "cloud"), "rule": f["rule_key"], "name": f["name"], "hidden": f["hidden"],
              "risk": f["risk"], "change": f["change"], "reasons": "; ".join(f["reasons"])} for f in suspicious]
     camps = campaigns([f for r in results for f in r["findings"]], threshold)
-    camp_lines = [f"- campaign: {len(c.mailboxes)} mailboxes forward to {c.target}: {', '.join(c.mailboxes)}"
-                  for c in camps]
-    create_table_artifact(rows, key="rules-audit-suspicious",
+    camp_lines = [f"- campaign: {len(c.mailboxes)} mailboxes forward to {c.target}: "
+                  f"{', '.join(addresses.get(m) or m for m in c.mailboxes)}" for c in camps]
+    create_table_artifact(rows, key=artifact_key("rules-audit-suspicious", block),
                           description=f"Suspicious inbox rules and forwarding of {block.primary_domain}")
     new = [f for f in suspicious if f["change"] in ("new", "changed")]
     md = [f"# Rules audit of {block.primary_domain}", "",
@@ -175,7 +183,8 @@ def publish_rules_report(block: M365Tenant, results: list[dict[str, Any]], thres
           f"- suspicious now (>= {threshold}): {len(suspicious)}; new or changed: {len(new)}",
           *[f"- note: {n}" for n in notes], "", "## By side", *per_side_lines([], results),
           "## Forwarding campaigns", *(camp_lines or ["none"])]
-    create_markdown_artifact("\n".join(md), key="rules-audit-summary")
+    create_markdown_artifact("\n".join(md), key=artifact_key("rules-audit-summary", block),
+                             description=f"Rules audit of {block.primary_domain}: counts and forwarding campaigns")
     return {"suspicious": suspicious, "new": new, "campaigns": [{"target": c.target, "mailboxes": list(c.mailboxes)}
                                                                  for c in camps], "campaign_lines": camp_lines}
 

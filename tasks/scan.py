@@ -119,9 +119,11 @@ class ScanPlan(BaseModel):
     mailboxes: list[str]
     done_before: list[str]
     context: Any = None
+    addresses: dict[str, str] = {}
+    """Mailbox id -> address (from the address book), for reports."""
 
 
-@task(name="plan-scan", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="plan-scan", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient, cache_policy=NO_CACHE)
 def plan_scan(block: M365Tenant, scope: str, since: datetime, mailboxes: list[str] | None,
               folders: list[str] | None) -> ScanPlan:
     """Resolve the mailboxes (address book), build the detection context, create the checkpoints."""
@@ -145,7 +147,8 @@ def plan_scan(block: M365Tenant, scope: str, since: datetime, mailboxes: list[st
     context = DetectionContext(**book.detection_context_kwargs())
     get_run_logger().info("scan %s: %d mailboxes since %s, %d already done", scope, len(targets),
                           since.isoformat(), len(done))
-    return ScanPlan(scope=scope, since=since, mailboxes=targets, done_before=done, context=context)
+    return ScanPlan(scope=scope, since=since, mailboxes=targets, done_before=done, context=context,
+                    addresses=book.addresses_of(targets))
 
 
 def _folder_key(folders: list[str] | None) -> str:

@@ -15,7 +15,7 @@ from mailwarden.detection.rules import RuleContext
 from mailwarden.graph import NotFound
 from mailwarden.store.repositories import append_playbook_step, create_playbook_run, update_playbook_run
 from mailwarden.takeover import Playbook, StepResult
-from tasks.common import store_for
+from tasks.common import artifact_key, store_for
 from tasks.directory import retry_transient
 
 # A user object id, or a UPN: the characters Entra ID allows in its local part, then a DNS domain.
@@ -99,21 +99,37 @@ def summary_markdown(block: M365Tenant, user: dict[str, Any], steps: list[dict[s
     lines = [f"# Takeover response for {user['upn']} ({block.primary_domain})", "", f"Approval: {decision}", "",
              "| step | result | detail |", "|---|---|---|"]
     lines += [f"| {s['step']} | {s['result']} | {s['detail'].replace('|', '/')} |" for s in steps]
-    for s in steps:
-        if s["step"] == "remove_rules" and s["items"]:
+    for s in steps:  # empty sections are left out
+        if s["step"] == "remove_rules" and s.get("items"):
             lines += ["", "## Rules", *[f"- {i.get('rule_key')} {i.get('name', '')!r}: {i['result']}"
                                          for i in s["items"]]]
-        if s["step"] == "review_sent_items":
+        if s["step"] == "review_sent_items" and s.get("items"):
             lines += ["", f"## Sent items reviewed ({len(s['items'])})",
                       *[f"- {i['sent']}: {i['subject']!r} to {', '.join(a for a in i['to'] if a)}"
                         for i in s["items"][:100]]]
     return "\n".join(lines)
 
 
+def approval_markdown(block: M365Tenant, user: dict[str, Any], evidence: dict[str, Any], ask: list[str],
+                      auto: list[str]) -> str:
+    """What the approver reads in the approval form: tenant, user, evidence, the steps that wait."""
+    reasons = evidence.get("reasons") or []
+    ev = [f"- {k.replace('_', ' ')}: {evidence[k]}" for k in ("rule_name", "rule_key", "risk", "change", "first_seen")
+          if evidence.get(k)]
+    ev += [f"- reason: {r}" for r in (reasons if isinstance(reasons, list) else [reasons])[:10]]
+    return "\n".join([
+        f"## Takeover response for {user['upn']}", "",
+        f"Tenant **{block.primary_domain}** ({block.tenant_id}), user `{user['upn']}` ({user['id']}).", "",
+        "### Evidence", *(ev or ["- none given (run by hand)"]), "",
+        "### Steps waiting for approval", *[f"- {s}" for s in ask], "",
+        *(["### Steps run without approval", *[f"- {s}" for s in auto], ""] if auto else []),
+        "Approve to run them; list steps under **skip** to leave them out, or reject to run none."])
+
+
 @task(name="publish-takeover-report", cache_policy=NO_CACHE)
 def publish_summary(block: M365Tenant, user: dict[str, Any], steps: list[dict[str, Any]], decision: str) -> str:
     """The summary as a Markdown artifact; returns its text."""
     md = summary_markdown(block, user, steps, decision)
-    create_markdown_artifact(md, key="takeover-response-summary",
-                             description=f"Takeover response for {user['upn']}")
+    create_markdown_artifact(md, key=artifact_key("takeover-response-summary", block),
+                             description=f"Takeover response for {user['upn']}: {decision}")
     return md

@@ -471,6 +471,15 @@ class AddressBook:
             return True
         return a.rpartition("@")[2] in self.domains
 
+    def addresses_of(self, object_ids: Iterable[str]) -> dict[str, str]:
+        """Object id -> its address (primary SMTP, else UPN) for display; unknown ids map to themselves."""
+        prim = self.objects["primary_address"]
+        out: dict[str, str] = {}
+        for oid in object_ids:
+            addr = prim.get(oid) if oid in prim.index else None
+            out[oid] = str(addr) if isinstance(addr, str) and addr else oid
+        return out
+
     def members_of(self, group_id: str) -> frozenset[str]:
         """Mailbox ids reached from a group, through nested groups."""
         return self._lookup().group_mailboxes.get(group_id, frozenset())

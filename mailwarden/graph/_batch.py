@@ -129,7 +129,8 @@ def _send_round(client: GraphClient, items: list[BatchRequest]) -> dict[str, Bat
     ids = {r.id for r in items}
     payload = {"requests": [_item_json(client, r, ids) for r in items]}
     mailboxes = {m for r in items if (m := mailbox_of(r.url))}
-    _, body = client._send("POST", "/$batch", json=payload, mailboxes=mailboxes)
+    reads = all(r.method.upper() == "GET" for r in items)  # a batch of reads may be re-sent
+    _, body = client._send("POST", "/$batch", json=payload, mailboxes=mailboxes, idempotent=reads)
     out: dict[str, BatchResponse] = {}
     for resp in (body or {}).get("responses") or []:
         if isinstance(resp, dict) and str(resp.get("id")) in ids:

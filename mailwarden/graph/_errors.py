@@ -57,7 +57,10 @@ class GraphError(Exception):
 
 
 class GraphTransportError(GraphError):
-    """The request did not get a usable reply: connect/read errors, resets, truncated bodies."""
+    """The request did not get a usable reply: connect/read errors, resets, truncated bodies.
+
+    Raised at once, without re-sending, for a POST/PATCH that may have run: check before acting again.
+    """
 
 
 class HostNotAllowed(GraphError):

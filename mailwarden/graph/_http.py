@@ -35,6 +35,10 @@ __all__ = ["ErrorParser", "HttpCore", "error_details", "status_error"]
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+"""Methods re-sent after any transient failure; others (POST, PATCH) only when the request surely was not run."""
+NOT_SENT_ERRORS: tuple[type[httpx.RequestError], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Transport errors raised before any byte of the request reached the server."""
 DELTA_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
 
 ErrorParser = Callable[[httpx.Response], GraphStatusError]
@@ -151,13 +155,24 @@ class HttpCore:
 
     def send(self, method: str, url: str, *, params: Any = None, json: Any = None,
              headers: dict[str, str] | None = None,
-             mailboxes: Iterable[str] | None = None) -> tuple[httpx.Response, Any]:
+             mailboxes: Iterable[str] | None = None,
+             idempotent: bool | None = None) -> tuple[httpx.Response, Any]:
         """Send with retries; return the 2xx/3xx response and its parsed JSON body (or ``None``).
 
         ``mailboxes`` overrides which mailbox slots the request holds (default: from the URL).
+        ``idempotent`` (default: by method, see ``IDEMPOTENT_METHODS``) says whether the request may
+        be re-sent after it may have been run. A non-idempotent one (a ``sendMail``, a move) is re-sent
+        only when it surely was not: a connect error, a 429, or a 503 with ``Retry-After``. A reply that
+        arrived (5xx, unreadable body) or a connection lost mid-request raises ``GraphTransportError``
+        at once: the outcome is unknown and the caller must check before acting again.
         """
         self.check_url(url)
-        request = self.http.build_request(method, url, params=params, json=json, headers=headers)
+        try:
+            request = self.http.build_request(method, url, params=params, json=json, headers=headers)
+        except httpx.InvalidURL as exc:
+            raise HostNotAllowed(f"refusing to send to a malformed URL: {exc}") from None
+        if idempotent is None:
+            idempotent = method.upper() in IDEMPOTENT_METHODS
         if mailboxes is None:
             one = mailbox_of(str(request.url))
             mailboxes = [one] if one else []
@@ -170,11 +185,19 @@ class HttpCore:
             attempt += 1
             hint: float | None = None
             failure: GraphError
+            resendable = idempotent  # may this failure be retried?
             try:
                 with self._slots(slots):
                     response = self.http.send(request)
+                # The body is read: drop httpx's response<->stream cycle so a page is freed at once, not at a full GC.
+                response.stream = httpx.ByteStream(response.content)
             except httpx.RequestError as exc:  # connect errors, resets, protocol errors, timeouts
                 failure = GraphTransportError(f"{where} failed: {type(exc).__name__}: {exc}")
+                resendable = idempotent or isinstance(exc, NOT_SENT_ERRORS)
+            except httpx.InvalidURL as exc:
+                raise HostNotAllowed(f"refusing to send to a malformed URL: {exc}") from None
+            except httpx.HTTPError as exc:  # not a transport failure (e.g. raised by an auth flow)
+                raise GraphError(f"{where} failed: {type(exc).__name__}: {exc}") from None
             else:
                 status = response.status_code
                 if status < 400:
@@ -187,8 +210,17 @@ class HttpCore:
                     failure = self.error_parser(response)
                     if status in (429, 503):
                         hint = parse_retry_after(response.headers)
+                    # Graph runs nothing it answers 429, or 503 with Retry-After; other 5xx may have run.
+                    resendable = idempotent or status == 429 or hint is not None
                 else:
                     raise self.error_parser(response)
+            if not resendable:
+                if isinstance(failure, GraphTransportError):
+                    msg = str(failure)
+                else:
+                    msg = f"{where} failed with {failure}"
+                log.warning("%s: not re-sent, outcome unknown: %s", where, msg)
+                raise GraphTransportError(f"{msg} (not re-sent: it may have been run)") from failure
             delay = hint if hint is not None else policy.backoff(attempt)
             if attempt >= policy.max_attempts or waited + delay > policy.max_total_wait:
                 log.warning("%s: giving up after %s attempts (%.1fs waited): %s",

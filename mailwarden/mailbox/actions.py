@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
-from mailwarden.graph import GraphClient, GraphStatusError, NotFound
+from mailwarden.graph import GraphClient, GraphStatusError, GraphTransportError, NotFound
 from mailwarden.mailbox.reading import _odata_literal, iter_messages, mailbox_path
 from mailwarden.store.repositories import begin_action, complete_action, idempotency_key
 
@@ -167,6 +167,11 @@ def _act(client: GraphClient, mailbox_id: str, message_id: str, imid: str | None
         return "already_done", None, f"already in {dest}: not moved again"
     try:
         return "done", _move(client, mailbox_id, message_id, dest), f"moved to {dest}"
+    except GraphTransportError:
+        # the move was sent but its outcome is unknown (not re-sent): done if the copy is there
+        if found := _locate(client, mailbox_id, imid, dest):
+            return "done", found, f"moved to {dest} (its reply was lost)"
+        raise
     except NotFound:
         # the move may have happened before a crash, or before its reply was lost: find the moved copy
         found = _locate(client, mailbox_id, imid, dest)
@@ -208,6 +213,12 @@ def restore_action(
         try:
             mover = move or partial(_move, client, mailbox_id)
             outcome = ActionOutcome("done", mover(str(new_id), str(original)), f"moved back to {original}")
+        except GraphTransportError:  # sent, outcome unknown: done if the copy is back
+            found = (locate or partial(_locate, client, mailbox_id))(
+                details.get("internet_message_id"), str(original))
+            if not found:
+                raise
+            outcome = ActionOutcome("done", found, "moved back (its reply was lost)")
         except NotFound:
             found = (locate or partial(_locate, client, mailbox_id))(
                 details.get("internet_message_id"), str(original))

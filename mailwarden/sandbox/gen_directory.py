@@ -321,6 +321,7 @@ def _make_user(
         "userType": user_type,
         "onPremisesSyncEnabled": synced,
         "createdDateTime": created,
+        "lastPasswordChangeDateTime": created,  # Entra ID sets it when the user is created
         "creationType": "Invitation" if kind == "guest" else None,
         "externalUserState": "Accepted" if kind == "guest" else None,
     }

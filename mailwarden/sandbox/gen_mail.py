@@ -95,6 +95,8 @@ class _Ctx:
     ) -> None:
         self.rng, self.d, self.truth, self.start, self.mailboxes = rng, d, truth, start, mailboxes
         self.keys: dict[str, bytes] = {}
+        self.real_delivered: set[tuple[str, str]] = set()
+        """(mailbox, internetMessageId) of the real mail delivered so far."""
 
     def folders(self, mid: str) -> dict[str, str]:
         return ensure_folders(self.rng, self.mailboxes[mid])
@@ -764,6 +766,9 @@ def _real(c: _Ctx, mid: str, real: RealMail) -> None:
 
     received = days_before(rng, c.start, 60)
     msg, atts = eml_to_graph_message(raw, recipients_map=remap, now=received, mailbox_address=addr)
+    if (mid, msg["internetMessageId"]) in c.real_delivered:
+        return  # Exchange drops a second delivery of one Message-ID to a mailbox
+    c.real_delivered.add((mid, msg["internetMessageId"]))
     msg["id"] = exchange_id(rng, c.key(mid))
     msg["parentFolderId"] = c.folders(mid)["inbox"]
     msg["changeKey"] = change_key(rng)

@@ -3,7 +3,8 @@
 Every step first claims an idempotency key in ``remediation_actions`` (``begin_action``) — tenant,
 user, step and rule id (or the incident for per-user steps) — acts, then completes the record. A
 key already done means the step ran before: the result is ``already_done`` and nothing is sent.
-A failed step leaves its record ``planned``, so the next run retries it.
+A failed step leaves its record ``planned``, so the next run retries it; the password reset first
+checks whether the earlier attempt's reset went through (see :meth:`Playbook.reset_password`).
 
 The reset password is generated here, sent once in the PATCH body and dropped: it is never
 logged, stored, returned or delivered anywhere (the user gets a new one from the help desk).
@@ -264,24 +265,52 @@ class Playbook:
         return StepResult("revoke_sessions", result, "sign-in sessions revoked" if result == "done" else "")
 
     def reset_password(self, approval: str) -> StepResult:
-        """PATCH a random strong password (force change at next sign-in); delivered nowhere."""
+        """PATCH a random strong password (force change at next sign-in); delivered nowhere.
+
+        Safe under crash and retry: a reset set twice would silently void the first password. Before
+        claiming the step, the user's ``lastPasswordChangeDateTime`` (Graph sets it on every password
+        change, to the second) is read and kept in the planned record. A re-run that finds the step begun
+        but not completed reads it again: changed since, the earlier attempt's PATCH went through, so the
+        step is recorded done and nothing is set again (the password from that attempt stands; reset it
+        again explicitly if it was lost); unchanged, the PATCH never happened and the reset runs. Comparing
+        two values of Graph's own clock needs no clock agreement with Graph. A record begun without that
+        value falls back to comparing with the begin time (floored to Graph's whole seconds). Graph does
+        not say who changed a password: one changed by someone else in the crash window counts as ours.
+        """
         if (skip := self._needs_advanced("reset_password")) is not None:
             return skip
+        before = self._last_password_change()
+        key = self._key("reset_password", self.incident)
+        with self.store.session() as s:
+            rec, created = begin_action(s, key, tenant_id=self.tenant_id, target_kind="user", target=self.user_id,
+                                        action="reset_password", actor=ACTOR, mailbox_id=self.user_id,
+                                        reason="account takeover response", approval=approval,
+                                        flow_run_id=self.flow_run_id, details={"password_changed_before": before})
+            state, begun, recorded = rec.state, rec.created_at, dict(rec.details or {})
+        if not created and state == "done":
+            return StepResult("reset_password", "already_done", "")
+        if not created and _changed_since(recorded, begun, before):
+            self._complete(key, "done", {"force_change_next_sign_in": True, "delivered": "nowhere",
+                                         "completed_by": "earlier attempt", "password_changed_at": before})
+            return StepResult("reset_password", "done",
+                              "completed by the earlier attempt: the password changed after the step began, so it "
+                              "was not reset again; the password from that attempt stands (reset again explicitly "
+                              "if it was lost)")
+        body = {"passwordProfile": {"password": self.password_factory(), "forceChangePasswordNextSignIn": True}}
+        try:
+            self.graph_admin.patch(f"/users/{self.user_id}", body)
+        finally:
+            body.clear()
+        self._complete(key, "done", {"force_change_next_sign_in": True, "delivered": "nowhere"})
+        return StepResult("reset_password", "done",
+                          "password reset to a random value, change forced at next sign-in; the password was not "
+                          "delivered anywhere: the user gets a new one through the help desk")
 
-        def act() -> tuple[str, dict[str, Any]]:
-            body = {"passwordProfile": {"password": self.password_factory(),
-                                        "forceChangePasswordNextSignIn": True}}
-            try:
-                self.graph_admin.patch(f"/users/{self.user_id}", body)
-            finally:
-                body.clear()
-            return "done", {"force_change_next_sign_in": True, "delivered": "nowhere"}
-
-        result, _ = self._audited("reset_password", self.incident, "user", self.user_id, approval,
-                                  "account takeover response", act)
-        detail = ("password reset to a random value, change forced at next sign-in; the password was not "
-                  "delivered anywhere: the user gets a new one through the help desk") if result == "done" else ""
-        return StepResult("reset_password", result, detail)
+    def _last_password_change(self) -> str | None:
+        """The user's ``lastPasswordChangeDateTime`` as Graph gives it (None if unset)."""
+        user = self.graph_admin.get(f"/users/{self.user_id}", params={"$select": "id,lastPasswordChangeDateTime"})
+        value = user.get("lastPasswordChangeDateTime")
+        return str(value) if value else None
 
     def is_admin(self) -> tuple[bool, str]:
         """Whether the user holds a directory role (memberOf), else whether the policy protects the UPN."""
@@ -333,3 +362,13 @@ class Playbook:
     def run_step(self, step: str, approval: str) -> StepResult:
         """Run one named step."""
         return getattr(self, validate_steps([step])[0])(approval)
+
+
+def _changed_since(recorded: dict[str, Any], begun: datetime, now_value: str | None) -> bool:
+    """Whether the password changed after a reset step began (see :meth:`Playbook.reset_password`)."""
+    if "password_changed_before" in recorded:
+        return now_value != recorded["password_changed_before"]
+    if now_value is None:
+        return False
+    start = (begun if begun.tzinfo else begun.replace(tzinfo=UTC)).replace(microsecond=0)
+    return parse_time(now_value) >= start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from datetime import UTC, datetime
@@ -210,6 +211,8 @@ def test_progress_reaches_100_and_the_summary_reports_the_failed_mailbox(
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter
 
+    from tasks.common import artifact_key
+
     block, state = _tenant(tenant_factory)
     gone = sorted(state.truth.protected_mailboxes)[2]
     fault = embedded.sandbox.faults.inject("mailbox_404", tenant=state.id, mailbox=gone)
@@ -223,7 +226,13 @@ def test_progress_reaches_100_and_the_summary_reports_the_failed_mailbox(
                    and r.flow_id and r.parameters.get("folders") == ["inbox"])
         arts = {a.key: a for a in client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))}
-    assert float(arts["historic-scan-progress"].data) == 100.0
-    summary = str(arts["historic-scan-summary"].data)
+    assert float(arts[artifact_key("historic-scan-progress", block)].data) == 100.0
+    summary = str(arts[artifact_key("historic-scan-summary", block)].data)
     assert gone in summary and "Failed mailboxes" in summary
+    table = arts[artifact_key("historic-scan-mailboxes", block)].data
+    rows = table if isinstance(table, list) else json.loads(table)
+    assert [list(r)[:2] for r in rows] == [["address", "mailbox"]] * len(rows)  # the address first, the id after
+    addresses = {r["mailbox"]: r["address"] for r in rows}
+    assert all("@" in a for a in addresses.values()) and addresses[gone] != gone
+    assert state.users[gone]["mail"].lower() == addresses[gone]
     assert sum(out["categories"].values()) == out["messages"]

@@ -514,3 +514,63 @@ def test_offboarding_removes_the_block_and_keeps_or_purges_data(
 
     with pytest.raises(ValueError, match="onboard it first"):
         offboard_tenant("never-connected.example.com")
+
+
+@pytest.fixture
+def scheduled_deployments() -> Iterator[list[str]]:
+    """The catalogue's deployments that have a cron, on the server as ``deployments/serve.py`` puts them."""
+    from prefect.client.orchestration import get_client
+
+    from deployments.catalog import CATALOG
+    from deployments.serve import build_deployments
+
+    names = [item.name for item in CATALOG if item.cron]
+    for deployment in build_deployments(tenants=[], only=names):
+        deployment.apply()
+    yield names
+    with get_client(sync_client=True) as client:
+        for name in names:
+            client.delete_deployment(client.read_deployment_by_name(f"{name}/{name}").id)
+
+
+def test_onboarding_schedules_the_tenant_once_and_offboarding_unschedules_it(
+    embedded: Any,
+    tenant_factory: Any,
+    app_blocks: dict[str, str],
+    fast_readiness: dict[str, Any],
+    scheduled_deployments: list[str],
+) -> None:
+    from prefect.client.orchestration import get_client
+
+    from deployments.catalog import SCHEDULE_TIMEZONE, spec
+    from flows.onboarding import offboard_tenant, onboard_tenant
+
+    def schedules(block_name: str) -> dict[str, list[Any]]:
+        with get_client(sync_client=True) as client:
+            found = {}
+            for name in scheduled_deployments:
+                deployment = client.read_deployment_by_name(f"{name}/{name}")
+                found[name] = [s for s in client.read_deployment_schedules(deployment.id)
+                               if s.parameters == {"tenant": block_name}]
+        return found
+
+    _, tenant = tenant_factory(consent=None)
+    seen = artifact_ids(key_for(tenant.domain))
+    run = Run(onboard_tenant, **params(tenant.domain, app_blocks, embedded))
+    browse(consent_url_from_artifact(key_for(tenant.domain), seen, run), embedded.ca_file)
+    state = run.wait()
+    assert state.is_completed(), state
+    block_name = state.result()["block_name"]
+    found = schedules(block_name)
+    for name, mine in found.items():
+        assert len(mine) == 1, (name, mine)
+        assert mine[0].schedule.cron == spec(name).cron and mine[0].schedule.timezone == SCHEDULE_TIMEZONE
+
+    again = onboard_tenant(**params(tenant.domain, app_blocks, embedded))  # connected: readiness only
+    assert again["consented"] == []
+    assert {name: [s.id for s in mine] for name, mine in schedules(block_name).items()} == {
+        name: [s.id for s in mine] for name, mine in found.items()
+    }
+
+    offboard_tenant(block_name)
+    assert all(mine == [] for mine in schedules(block_name).values())

@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+from tasks.common import artifact_key
+from tests.flows._artifacts import latest_table
+
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
@@ -58,6 +61,12 @@ def test_planted_malicious_rules_and_forwarding_are_flagged_and_benign_ones_are_
     assert planted_hidden and planted_hidden <= hidden  # only Exchange -IncludeHidden shows these
     # one event per new suspicious finding, with the resource the trigger matches on
     assert len(events) == len(out["suspicious"]) == out["emitted"]
+    # the table shows each mailbox by its address (Get-Mailbox here: no address book yet), its id after
+    rows = latest_table(artifact_key("rules-audit-suspicious", block))
+    assert len(rows) == len(out["suspicious"]) and all(list(r)[:2] == ["address", "mailbox"] for r in rows)
+    smtp = {u: str(r["PrimarySmtpAddress"]).lower() for u, r in state.recipients.items() if r.get("PrimarySmtpAddress")}
+    assert rows and all("@" in r["address"] and r["address"] == smtp.get(r["mailbox"], r["address"]) for r in rows)
+    assert {r["mailbox"] for r in rows} & set(smtp)
     ev = events[0]
     assert ev["event"] == "mailwarden.rule.suspicious"
     assert ev["resource"]["prefect.resource.id"].startswith(f"mailwarden.tenant.{block.tenant_id}.mailbox.")

@@ -35,14 +35,16 @@ def real_mail(shared_dir: Path) -> list[tuple[str, str]]:
     return [(str(corpus / name), label) for label, name in SETS.items()]
 
 
-def _summary_artifact(flow_run_id: Any) -> str:
+def _summary_artifact(flow_run_id: Any, block: Any) -> str:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    from tasks.common import artifact_key
 
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
-            key=ArtifactFilterKey(any_=["historic-scan-summary"])))
+            key=ArtifactFilterKey(any_=[artifact_key("historic-scan-summary", block)])))
     assert len(found) == 1
     return str(found[0].data)
 
@@ -107,7 +109,7 @@ def test_scan_of_real_mail_quarantines_the_real_phishing_at_bench_rates_and_repo
     assert real["false_positive_rate"] <= 0.02
     assert generated["recall"] >= 0.90 and generated["false_positive_rate"] <= 0.02
 
-    summary = _summary_artifact(run.state_details.flow_run_id)
+    summary = _summary_artifact(run.state_details.flow_run_id, block)
     assert "## Detection against ground truth" in summary
     assert ev["judged"] == sum(expected["labelled"].values())
     assert f"{ev['judged']} labelled messages judged ({ev['out_of_scope']} labels outside" in summary
@@ -131,4 +133,4 @@ def test_scan_without_ground_truth_has_no_evaluation_and_a_bad_one_is_reported_n
                         ground_truth="no/such/truth.json", return_state=True)
     assert run.is_completed()
     assert "neither 'sandbox'" in run.result()["evaluation"]["error"]
-    assert "Not evaluated: ValueError" in _summary_artifact(run.state_details.flow_run_id)
+    assert "Not evaluated: ValueError" in _summary_artifact(run.state_details.flow_run_id, block)

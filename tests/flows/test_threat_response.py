@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from tasks.common import artifact_key
+from tests.flows._artifacts import latest_table
+
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
@@ -83,6 +86,13 @@ def test_quarantines_every_copy_then_restore_puts_them_back_and_repeats_act_once
     twice = restore(tenant=block.primary_domain, flow_run_id=out["flow_run_id"])
     assert twice["counts"] == {"already_done": len(copies)}
     assert _where(state, imid) == before
+    # the tables show each mailbox by its address (the address book), its id after
+    book_mail = {u["id"]: str(u["mail"]).lower() for u in state.users.values() if u.get("mail")}
+    for kind in ("threat-response-preview", "restore-results"):
+        rows = latest_table(artifact_key(kind, block))
+        assert rows and all(next(iter(r)) == "address" and "mailbox" in r for r in rows), kind
+        assert {r["mailbox"] for r in rows} == {mb for mb, _ in copies}
+        assert all(r["address"] == book_mail.get(r["mailbox"], r["address"]) and "@" in r["address"] for r in rows)
 
 
 def test_search_by_sender_and_link_soft_delete_of_chosen_mailboxes(campaign: Any) -> None:

@@ -127,6 +127,8 @@ def test_dask_scan_task_runs_logs_and_artifacts_reach_the_prefect_server(runs: d
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterTaskRunId
 
+    from tasks.common import artifact_key
+
     state = runs["dask"]["scan"]
     flow_run = FlowRunFilter(id=FlowRunFilterId(any_=[_run_id(state)]))
     with get_client(sync_client=True) as client:
@@ -134,7 +136,8 @@ def test_dask_scan_task_runs_logs_and_artifacts_reach_the_prefect_server(runs: d
         assert len(task_runs) == len(state.result()["rows"])
         assert all(t.state is not None and t.state.is_completed() for t in task_runs)
         keys = {a.key for a in client.read_artifacts(flow_run_filter=flow_run)}
-        assert {"historic-scan-summary", "historic-scan-mailboxes", "historic-scan-progress"} <= keys
+        assert {artifact_key(k, runs["block"]) for k in ("historic-scan-summary", "historic-scan-mailboxes",
+                                                          "historic-scan-progress")} <= keys
         logs = client.read_logs(log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[t.id for t in task_runs])))
     assert any("messages" in log.message for log in logs)  # written by the workers' task runs
     engine = create_engine(runs["prefect_db"])  # and the server keeps them in PostgreSQL

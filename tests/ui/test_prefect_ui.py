@@ -30,6 +30,8 @@ from typing import Any
 
 import pytest
 
+from tasks.common import artifact_key
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -347,9 +349,10 @@ def test_onboarding_waits_for_consent_with_a_readable_form(
     shot(page, "onboarding-consent-link.png")
 
     dialog = open_resume_form(page, demo, run)
-    for label in ("Granted", "Tenant Id (Optional)", "Error (Optional)", "Error Description (Optional)",
-                  "Tier (Optional)", "Timed Out (Optional)"):
+    for label in ("Consent granted", "Tenant id (Optional)", "Error (Optional)", "Error description (Optional)",
+                  "Permission tier (Optional)", "Timed out (Optional)"):
         expect(dialog.get_by_text(label, exact=True)).to_be_visible()
+    expect(dialog.get_by_text("The tenant's admin granted the permissions.")).to_be_visible()  # fields explain
     expect(dialog.get_by_role("button", name="Submit")).to_be_enabled()
     shot(page, "onboarding-form.png", full_page=False)
 
@@ -362,11 +365,12 @@ def test_scan_summary_artifacts_are_readable(demo: Demo, page: Any, client: Any)
     expect(page.get_by_text(re.compile(r"^\d+ Artifacts$"))).to_be_visible()
     shot(page, "artifacts.png", full_page=False)
     search = page.get_by_role("searchbox", name="Search artifacts")
-    for key in ("historic-scan-summary", "historic-scan-mailboxes", "rules-audit-suspicious"):
+    for kind in ("historic-scan-summary", "historic-scan-mailboxes", "rules-audit-suspicious"):
+        key = artifact_key(kind, tenant)  # one history per tenant
         search.fill(key)
         expect(page.get_by_text(key, exact=True).first).to_be_visible()
 
-    summary = latest_artifact(client, "historic-scan-summary")
+    summary = latest_artifact(client, artifact_key("historic-scan-summary", tenant))
     open_page(page, f"{demo.url}/artifacts/artifact/{summary.id}")
     expect(page.get_by_role("heading", name=f"Historic scan of {tenant}")).to_be_visible()
     counts = re.findall(r"^\| ([^|]+?) \| (\d+) \|$", str(summary.data), flags=re.M)
@@ -376,14 +380,15 @@ def test_scan_summary_artifacts_are_readable(demo: Demo, page: Any, client: Any)
         expect(row.first).to_contain_text(count)
     shot(page, "scan-summary.png")
 
-    table = latest_artifact(client, "historic-scan-mailboxes")
+    table = latest_artifact(client, artifact_key("historic-scan-mailboxes", tenant))
     rows = table.data if isinstance(table.data, list) else json.loads(table.data)
     assert rows
     open_page(page, f"{demo.url}/artifacts/artifact/{table.id}")
     expect(page.get_by_text(f"{len(rows)} Items")).to_be_visible()
-    for column in ("mailbox", "status", "messages", "malicious", "suspicious", "actions"):
+    for column in ("address", "mailbox", "status", "messages", "malicious", "suspicious", "actions"):
         expect(page.get_by_role("columnheader", name=column, exact=True)).to_be_visible()
     first = rows[0]
+    assert "@" in first["address"]  # the mailbox's address comes first, its id after
     row = page.locator("tr").filter(has_text=first["mailbox"])  # text cells render as Markdown articles
     expect(row).to_contain_text(first["status"])
     expect(row).to_contain_text(first["actions"])
@@ -402,18 +407,21 @@ def test_takeover_playbook_asks_for_approval_in_a_form_and_takes_the_answer(
     dialog = open_resume_form(page, demo, run)
     for label in ("Approve (Optional)", "Skip (Optional)", "Comment (Optional)"):
         expect(dialog.get_by_text(label, exact=True)).to_be_visible()
+    # the request itself: who, which steps wait (the RunInput's description, rendered above the form)
+    expect(page.get_by_text("Steps waiting for approval").first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Takeover response for \S+@")).first).to_be_visible()
     approve = dialog.get_by_role("switch")
     expect(approve).to_have_attribute("aria-checked", "true")
     shot(page, "approval-form.png", full_page=False)
 
     approve.click()
     expect(approve).to_have_attribute("aria-checked", "false")
-    dialog.get_by_role("textbox").fill("not yet: calling the user first")
+    dialog.get_by_role("textbox").last.fill("not yet: calling the user first")  # the comment: the last field
     dialog.get_by_role("button", name="Submit").click()
 
     run = wait_for(client, run, lambda s: s.is_final(), "takeover playbook after the answer")
     assert run.state.is_completed(), run.state
-    report = latest_artifact(client, "takeover-response-summary", run.id)
+    report = latest_artifact(client, artifact_key("takeover-response-summary", run.parameters["tenant"]), run.id)
     assert "rejected (not yet: calling the user first)" in str(report.data)
     open_page(page, f"{demo.url}/artifacts/artifact/{report.id}")
     expect(page.get_by_text("Approval: rejected (not yet: calling the user first)")).to_be_visible()

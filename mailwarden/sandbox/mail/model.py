@@ -116,6 +116,8 @@ class MailboxState:
         self._sorted_at = -1
         self.on_deliver: Callable[[str, str], None] | None = None
         """Called with (message id, folder id) after each delivery (change notifications)."""
+        self._delivered: dict[str, str] = {}
+        """internetMessageId -> id of the copy delivered first (Exchange drops duplicate deliveries)."""
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -137,10 +139,13 @@ class MailboxState:
                     "recoverableitemsroot"]):
                 f["parentFolderId"] = top
         inbox = mb.well_known["inbox"]
+        not_delivered = mb._not_delivered()
         for m in seed.messages:
             folder = mb.resolve_folder(str(m.get("parentFolderId") or "")) or inbox
             iid = str(m.get("id") or item_id(mb.key))
             mb._insert(Item(iid, m, None, folder))
+            if m.get("internetMessageId") and folder not in not_delivered:
+                mb._delivered.setdefault(str(m["internetMessageId"]), iid)
         mb.rules = {str(r["id"]): copy.deepcopy(r) for r in seed.rules}
         mb.hidden_rules = [copy.deepcopy(r) for r in seed.hidden_rules]
         return mb
@@ -250,11 +255,20 @@ class MailboxState:
 
     def deliver(self, message: Json, folder: str = "inbox", now: float | None = None) -> Json:
         """Store a new message (Graph JSON) in ``folder``: id, change key, times and defaults are
-        filled in; a delta change is recorded. Returns the stored JSON."""
+        filled in; a delta change is recorded. Returns the stored JSON.
+
+        As Exchange does, a second delivery of one internetMessageId to the mailbox is dropped
+        (message tracking's DUPLICATEDELIVER): nothing is stored or notified and the first copy is
+        returned. Sent Items and Drafts copies are not deliveries: a message sent to oneself is kept
+        twice, its Sent Items copy and the delivered one."""
         from mailwarden.sandbox.mail.render import fill_new_message
 
         with self.lock:
             fid = self.folder(folder)
+            delivery = fid not in self._not_delivered()
+            imid = str(message.get("internetMessageId") or "")
+            if delivery and imid and (first := self._first_copy(imid)) is not None:
+                return {**first.merged(), "id": first.id, "parentFolderId": first.folder}
             ts = self.clock() if now is None else now
             base = fill_new_message(copy.deepcopy(message), ts)
             iid = str(base.pop("id", "") or "")
@@ -262,9 +276,28 @@ class MailboxState:
                 iid = item_id(self.key)
             base.pop("parentFolderId", None)
             item = self._insert(Item(iid, base, None, fid))
+            if delivery:
+                self._delivered[str(base.get("internetMessageId") or "")] = iid
             if self.on_deliver is not None:
                 self.on_deliver(iid, fid)
             return {**item.merged(), "id": iid, "parentFolderId": fid}
+
+    def _not_delivered(self) -> set[str]:
+        return {self.well_known[n] for n in ("sentitems", "drafts") if n in self.well_known}
+
+    def _first_copy(self, imid: str) -> Item | None:
+        """The live item of the first delivery of ``imid`` (moves give new ids: found by scanning)."""
+        iid = self._delivered.get(imid)
+        if iid is None:
+            return None
+        found = self.items.get(iid)
+        if found is None:
+            skip = self._not_delivered()
+            found = next((i for i in self.items.values()
+                          if i.get("internetMessageId") == imid and i.folder not in skip), None)
+            if found is not None:
+                self._delivered[imid] = found.id
+        return found
 
     inject_message = deliver
     """Alias used by the sandbox control surface."""
