@@ -58,9 +58,28 @@ def _prefect_server(database_url: str | None = None) -> Iterator[None]:
         server.start(timeout=120)  # migrates the database first
         try:
             with temporary_settings({PREFECT_API_URL: server.api_url}):
-                yield
+                try:
+                    yield
+                finally:
+                    _drain_prefect_workers()
         finally:
             server.stop()
+
+
+def _drain_prefect_workers() -> None:
+    """Send the queued logs and events while their server still runs (as Prefect's own harness does).
+
+    Left queued, they are drained at interpreter exit against a server that is gone, and the
+    test process never exits.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    try:
+        APILogWorker.drain_all(timeout=60)
+    except RuntimeError:  # never started
+        pass
+    EventsWorker.drain_all(timeout=60)
 
 
 @pytest.fixture(scope="session")
