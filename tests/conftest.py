@@ -119,3 +119,41 @@ def tenant_factory(embedded: Any) -> Callable[..., tuple[Any, Any]]:
         return embedded.add_tenant(**kwargs)
 
     return make
+
+
+# --- onboarding helpers shared by the onboarding flow tests and the whole-system suite ----------
+
+
+@contextlib.contextmanager
+def consent_callback(embedded: Any) -> Iterator[Any]:
+    """The consent callback on a free port, registered as a redirect URI of both sandbox apps."""
+    from deployments.callback import CallbackServer, create_app
+
+    with CallbackServer(create_app()) as srv:
+        for app in (embedded.basic_app, embedded.advanced_app):
+            embedded.sandbox.register_app(app.client_id, redirect_uris=[srv.redirect_uri()])
+        yield srv
+
+
+def save_app_blocks(embedded: Any, callback: Any, prefix: str) -> dict[str, str]:
+    """mailwarden's two apps saved as M365App blocks whose redirect URI is ``callback``'s."""
+    import uuid
+
+    names = {"basic": f"{prefix}-basic-{uuid.uuid4().hex[:6]}", "advanced": f"{prefix}-adv-{uuid.uuid4().hex[:6]}"}
+    for tier, app in (("basic", embedded.basic_app), ("advanced", embedded.advanced_app)):
+        app.model_copy(update={"redirect_uri": callback.redirect_uri()}).save(names[tier], overwrite=True)
+    return names
+
+
+def save_webhook_block(url: str, prefix: str) -> str:
+    """A notification block that posts each notification's subject and body to ``url``."""
+    import uuid
+
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    name = f"{prefix}-hook-{uuid.uuid4().hex[:6]}"
+    CustomWebhookNotificationBlock(
+        name="mailwarden", url=url, json_data={"subject": "{{subject}}", "text": "{{body}}"},
+        headers=None, cookies=None,
+    ).save(name, overwrite=True)
+    return name

@@ -13,13 +13,14 @@ import ssl
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from tests.conftest import consent_callback, save_app_blocks, save_webhook_block
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "onboarding"))
 from onboarding_webhook import WebhookReceiver
@@ -35,21 +36,14 @@ ARTIFACT_WAIT = 60.0
 @pytest.fixture(scope="module")
 def callback(embedded: Any, prefect_harness: None) -> Iterator[Any]:
     """The consent callback on a free port, registered as a redirect URI of both sandbox apps."""
-    from deployments.callback import CallbackServer, create_app
-
-    with CallbackServer(create_app()) as srv:
-        for app in (embedded.basic_app, embedded.advanced_app):
-            embedded.sandbox.register_app(app.client_id, redirect_uris=[srv.redirect_uri()])
+    with consent_callback(embedded) as srv:
         yield srv
 
 
 @pytest.fixture(scope="module")
 def app_blocks(embedded: Any, callback: Any) -> dict[str, str]:
     """The two apps saved as M365App blocks whose redirect URI is the test's callback."""
-    names = {"basic": f"ob-basic-{uuid.uuid4().hex[:6]}", "advanced": f"ob-adv-{uuid.uuid4().hex[:6]}"}
-    for tier, app in (("basic", embedded.basic_app), ("advanced", embedded.advanced_app)):
-        app.model_copy(update={"redirect_uri": callback.redirect_uri()}).save(names[tier], overwrite=True)
-    return names
+    return save_app_blocks(embedded, callback, "ob")
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +54,8 @@ def hook() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture(scope="module")
 def hook_block(hook: WebhookReceiver, prefect_harness: None) -> str:
-    from prefect.blocks.notifications import CustomWebhookNotificationBlock
-
-    name = f"ob-hook-{uuid.uuid4().hex[:6]}"
-    CustomWebhookNotificationBlock(
-        name="mailwarden", url=hook.url, json_data={"subject": "{{subject}}", "text": "{{body}}"}
-    ).save(name, overwrite=True)
-    return name
+    """A notification block that posts to :func:`hook`."""
+    return save_webhook_block(hook.url, "ob")
 
 
 @pytest.fixture

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.conftest import consent_callback, save_app_blocks, save_webhook_block
 
 from ._support import REPO
 
@@ -20,21 +21,14 @@ from onboarding_webhook import WebhookReceiver
 @pytest.fixture(scope="session")
 def callback(embedded: Any, prefect_harness: None) -> Iterator[Any]:
     """The consent callback on a free port, registered as a redirect URI of both sandbox apps."""
-    from deployments.callback import CallbackServer, create_app
-
-    with CallbackServer(create_app()) as srv:
-        for app in (embedded.basic_app, embedded.advanced_app):
-            embedded.sandbox.register_app(app.client_id, redirect_uris=[srv.redirect_uri()])
+    with consent_callback(embedded) as srv:
         yield srv
 
 
 @pytest.fixture(scope="session")
 def app_blocks(embedded: Any, callback: Any) -> dict[str, str]:
-    """mailwarden's two apps saved as M365App blocks whose redirect URI is the callback above."""
-    names = {"basic": f"sys-basic-{uuid.uuid4().hex[:6]}", "advanced": f"sys-adv-{uuid.uuid4().hex[:6]}"}
-    for tier, app in (("basic", embedded.basic_app), ("advanced", embedded.advanced_app)):
-        app.model_copy(update={"redirect_uri": callback.redirect_uri()}).save(names[tier], overwrite=True)
-    return names
+    """The two apps saved as M365App blocks whose redirect URI is the test's callback."""
+    return save_app_blocks(embedded, callback, "sys")
 
 
 @pytest.fixture(scope="session")
@@ -46,14 +40,7 @@ def hook() -> Iterator[WebhookReceiver]:
 @pytest.fixture(scope="session")
 def hook_block(hook: WebhookReceiver, prefect_harness: None) -> str:
     """A notification block that posts to :func:`hook`."""
-    from prefect.blocks.notifications import CustomWebhookNotificationBlock
-
-    name = f"sys-hook-{uuid.uuid4().hex[:6]}"
-    CustomWebhookNotificationBlock(
-        name="mailwarden", url=hook.url, json_data={"subject": "{{subject}}", "text": "{{body}}"},
-        headers=None, cookies=None,
-    ).save(name, overwrite=True)
-    return name
+    return save_webhook_block(hook.url, "sys")
 
 
 @pytest.fixture
