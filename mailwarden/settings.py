@@ -24,6 +24,28 @@ class Settings(BaseSettings):
     callback_port: int = 8766
     demo_mode: bool = False
 
+    # What decides security lives here, on the server, never in a run's parameters or a block a
+    # run can write (README, "Security model"). Each field is read where it is used.
+    sandbox_url: str | None = None
+    """https URL of a sandbox tenant server on a loopback address: every tenant's identity, Graph and
+    Exchange traffic of this process goes there instead of Microsoft's hosts (demo and tests)."""
+    sandbox_ca_file: Path | None = None
+    """PEM CA bundle trusted for ``sandbox_url`` only."""
+    dask_address: str | None = None
+    """``tls://host:port`` of the Dask scheduler for ``task_runner=dask`` (None: a local cluster)."""
+    dask_tls_ca_file: Path | None = None
+    """CA that signed the scheduler's and this client's Dask certificates (mutual TLS)."""
+    dask_tls_cert_file: Path | None = None
+    """This client's Dask certificate (PEM)."""
+    dask_tls_key_file: Path | None = None
+    """This client's Dask private key (PEM)."""
+    ground_truth_dir: Path | None = None
+    """Folder whose label files ``historic-scan``'s ``ground_truth`` may name (None: no files)."""
+    notification_url: str | None = None
+    """Public https URL of the notification receiver that Graph posts change notifications to
+    (``/notifications``; lifecycle notifications go to ``/lifecycle`` beside it). None: the
+    receiver beside the consent callback (``callback_host``/``callback_port``)."""
+
     @property
     def effective_store_url(self) -> str:
         """``store_url`` when set, else a SQLite file in ``data_dir``."""
