@@ -10,7 +10,9 @@ back as Graph ``messageRule`` dicts.
 The connection signs in with a service account holding the ApplicationImpersonation role and
 impersonates each mailbox. Autodiscover and version probing are skipped (the endpoint and an
 Exchange 2016 build are configured). TLS trust is per host (:class:`TrustAdapter`): an internal CA
-can be trusted without turning verification off anywhere else.
+can be trusted without turning verification off anywhere else; a CA given as PEM text is written
+to an owner-only file under the data directory, named by its hash and checked before each use
+(:func:`ca_file_for`).
 
 Errors: a refused sign-in or an unreachable server raises :class:`OnPremUnavailable` with a clear
 reason (never the password); a mailbox the server does not host raises ``NotFound``.
@@ -19,9 +21,12 @@ reason (never the password); a mailbox the server does not host raises ``NotFoun
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
+import os
 import re
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -63,16 +68,92 @@ class EwsSettings:
     ca_file: str | None = None
 
     def trust(self) -> str | bool:
-        """``verify`` for requests: a CA file, True (system trust) or False."""
+        """``verify`` for requests: a CA file, True (system trust) or False.
+
+        ``ca_pem`` is written to an owner-only file under the data directory (:func:`ca_file_for`).
+        """
         if not self.verify_tls:
             return False
         if self.ca_pem:
-            digest = hashlib.sha256(self.ca_pem.encode()).hexdigest()[:16]
-            path = Path(tempfile.gettempdir()) / f"mailwarden-ews-ca-{digest}.pem"
-            if not path.exists():
-                path.write_text(self.ca_pem)
-            return str(path)
+            return str(ca_file_for(self.ca_pem))
         return self.ca_file or True
+
+
+CA_DIR_NAME = "ca"
+"""Folder of ``data_dir`` holding CA files written from configuration (mode 0700, files 0600)."""
+_CA_LOCK = threading.Lock()
+
+
+def _private_dir(path: Path) -> Path:
+    """``path`` as an existing directory of ours that no one else can enter (created 0700).
+
+    A symlink, another owner's directory or a non-directory there is refused, not used.
+    """
+    missing = []
+    cur = path
+    while not cur.exists() and not cur.is_symlink():
+        missing.append(cur)
+        cur = cur.parent
+    for p in reversed(missing):
+        try:
+            p.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise OnPremUnavailable("the CA folder under the data directory is not a private directory of this "
+                                "user (a symlink or another owner's): refusing to use it")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def _holds(path: Path, content: bytes) -> bool:
+    """Whether ``path`` is our own regular, owner-only file (not a symlink) holding exactly ``content``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
+            return False
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read(len(content) + 1) == content
+    finally:
+        os.close(fd)
+
+
+def ca_file_for(ca_pem: str) -> Path:
+    """An owner-only file holding ``ca_pem``, for ``verify``: ``<data_dir>/ca/ews-ca-<sha256>.pem``.
+
+    The file is written atomically (a private temporary file in the same folder, then
+    ``os.replace``) and checked before each use: a file planted there with other content, with
+    loose permissions or as a symlink is replaced, never trusted.
+    """
+    from mailwarden.settings import get_settings
+
+    if "-----BEGIN CERTIFICATE-----" not in ca_pem:
+        raise OnPremUnavailable("the tenant's EWS CA is not a PEM certificate (-----BEGIN CERTIFICATE-----)")
+    content = ca_pem.encode()
+    folder = _private_dir(Path(get_settings().data_dir).absolute() / CA_DIR_NAME)
+    path = folder / f"ews-ca-{hashlib.sha256(content).hexdigest()}.pem"
+    with _CA_LOCK:
+        if not _holds(path, content):
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ews-ca-", suffix=".tmp")  # 0600
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(content)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)  # replaces a planted symlink itself, never its target
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+            if not _holds(path, content):
+                raise OnPremUnavailable("the EWS CA file under the data directory could not be written safely")
+    return path
 
 
 class TrustAdapter(requests.adapters.HTTPAdapter):
@@ -172,6 +253,19 @@ class EwsConnection:
                 raise mapped from None
             raise
 
+    def close(self) -> None:
+        """Forget the impersonated accounts and close exchangelib's cached protocol (its sessions and
+        the credentials it holds) for this endpoint and user."""
+        from exchangelib.protocol import CachingProtocol, Protocol
+
+        with self._lock:
+            self._accounts.clear()
+        with CachingProtocol._protocol_cache_lock:
+            entry = CachingProtocol._protocol_cache.pop(Protocol._cache_key(self._config), None)
+        protocol = entry[0] if entry else None
+        if protocol is not None and not isinstance(protocol, Exception):
+            protocol.close()
+
 
 _CONNECTIONS: dict[tuple[str, ...], EwsConnection] = {}
 _CONNECTIONS_LOCK = threading.Lock()
@@ -187,6 +281,17 @@ def connection_for(settings: EwsSettings) -> EwsConnection:
         if conn is None:
             conn = _CONNECTIONS[key] = EwsConnection(settings)
         return conn
+
+
+def drop_connections(settings: EwsSettings) -> int:
+    """Close and forget this process's connections to ``settings``' endpoint as its user, whatever
+    password they were made with (offboarding); returns how many there were."""
+    with _CONNECTIONS_LOCK:
+        keys = [k for k in _CONNECTIONS if k[0] == settings.url and k[1] == settings.username]
+        dropped = [_CONNECTIONS.pop(k) for k in keys]
+    for conn in dropped:
+        conn.close()
+    return len(dropped)
 
 
 # -- shapes ----------------------------------------------------------------------------------

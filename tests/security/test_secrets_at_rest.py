@@ -1,0 +1,134 @@
+"""Secrets at rest (issue 16, attack 9), driven as a local attacker or a careless operator would.
+
+Pins: a CA file planted where mailwarden writes the EWS CA (the old /tmp path, the new path in the
+data directory, a symlink there) is never trusted, so an attacker's TLS server gets no EWS
+password; the SQLite store and its siblings are created owner-only; a store URL with a password in
+its query string is refused without echoing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import ssl
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from mailwarden.mailbox.ews import EwsConnection, EwsMailbox, EwsSettings, OnPremUnavailable
+from mailwarden.sandbox.tls import TlsFiles, write_tls_files
+from mailwarden.settings import get_settings
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "data"
+    monkeypatch.setenv("MAILWARDEN_DATA_DIR", str(path))
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
+
+
+class TlsListener:
+    """A TLS server with the attacker's certificate that records every byte it decrypts."""
+
+    def __init__(self, tls: TlsFiles) -> None:
+        self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ctx.load_cert_chain(tls.cert_file, tls.key_file)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.port = int(self.sock.getsockname()[1])
+        self._stop = threading.Event()
+        self.connections = 0
+        self.received = b""
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                raw, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            raw.settimeout(5)
+            try:
+                with self.ctx.wrap_socket(raw, server_side=True) as conn:
+                    self.received += conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 500 Nope\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except (OSError, ssl.SSLError):
+                raw.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture
+def attacker(tmp_path: Path) -> Iterator[tuple[TlsFiles, TlsListener]]:
+    tls = write_tls_files(tmp_path / "attacker")
+    listener = TlsListener(tls)
+    yield tls, listener
+    listener.close()
+
+
+def _ews(port: int, ca_pem: str, password: str) -> EwsMailbox:
+    settings = EwsSettings(url=f"https://127.0.0.1:{port}/EWS/Exchange.asmx", username="svc-ews@victim.example",
+                           password=SecretStr(password), auth_type="basic", ca_pem=ca_pem)
+    return EwsMailbox(EwsConnection(settings), "mb-1", "ceo@victim.example")
+
+
+@pytest.mark.parametrize("plant", ["old /tmp path", "data dir path", "symlink at the data dir path"])
+def test_a_planted_ews_ca_file_is_not_trusted_and_the_attacker_gets_no_password(
+        plant: str, data_dir: Path, tmp_path: Path, attacker: tuple[TlsFiles, TlsListener]) -> None:
+    attacker_tls, listener = attacker
+    genuine_pem = write_tls_files(tmp_path / "genuine").ca_file.read_text()  # the tenant's internal CA
+    attacker_pem = attacker_tls.ca_file.read_text()
+    digest = hashlib.sha256(genuine_pem.encode()).hexdigest()
+    old_path = Path(tempfile.gettempdir()) / f"mailwarden-ews-ca-{digest[:16]}.pem"
+    new_path = data_dir / "ca" / f"ews-ca-{digest}.pem"
+    planted_elsewhere = tmp_path / "planted.pem"
+    planted_elsewhere.write_text(attacker_pem)
+    if plant == "old /tmp path":
+        old_path.write_text(attacker_pem)
+    else:
+        new_path.parent.mkdir(parents=True)
+        if plant == "data dir path":
+            new_path.write_text(attacker_pem)
+        else:
+            new_path.symlink_to(planted_elsewhere)
+    password = "ews-" + os.urandom(8).hex()
+    try:
+        with pytest.raises(OnPremUnavailable, match=r"not trusted|unreachable"):
+            list(_ews(listener.port, genuine_pem, password).iter_messages())
+    finally:
+        old_path.unlink(missing_ok=True)
+    assert listener.connections >= 1  # the client did try the attacker's host
+    assert listener.received == b""  # no request (no Authorization header, no password) got through
+    assert password.encode() not in listener.received
+    # the file the client trusts is the tenant's CA, owner-only, in a private folder of the data dir
+    assert not new_path.is_symlink() and new_path.read_text() == genuine_pem
+    assert stat.S_IMODE(new_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(new_path.parent.stat().st_mode) == 0o700
+    assert planted_elsewhere.read_text() == attacker_pem  # a symlink's target is never written through
+
+
+def test_the_ews_ca_file_is_written_under_the_data_dir_and_nothing_under_tmp(data_dir: Path, tmp_path: Path) -> None:
+    pem = write_tls_files(tmp_path / "genuine").ca_file.read_text()
+    before = set(Path(tempfile.gettempdir()).glob("mailwarden-ews-ca-*"))
+    settings = EwsSettings(url="https://127.0.0.1:1/EWS/Exchange.asmx", username="u", password=SecretStr("p"),
+                           ca_pem=pem)
+    trusted = Path(str(settings.trust()))
+    assert trusted.parent == (data_dir / "ca").absolute() and trusted.read_text() == pem
+    assert set(Path(tempfile.gettempdir()).glob("mailwarden-ews-ca-*")) == before
+    assert [p.name for p in trusted.parent.iterdir()] == [trusted.name]  # no temporary file left behind
+    assert settings.trust() == str(trusted)  # a second use checks the same file and keeps it
