@@ -132,3 +132,69 @@ def test_the_ews_ca_file_is_written_under_the_data_dir_and_nothing_under_tmp(dat
     assert set(Path(tempfile.gettempdir()).glob("mailwarden-ews-ca-*")) == before
     assert [p.name for p in trusted.parent.iterdir()] == [trusted.name]  # no temporary file left behind
     assert settings.trust() == str(trusted)  # a second use checks the same file and keeps it
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_the_default_sqlite_store_and_its_wal_files_are_owner_only(data_dir: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import select
+
+    from mailwarden.store import close_stores, open_store
+    from mailwarden.store.models import Tenant
+
+    monkeypatch.delenv("MAILWARDEN_STORE_URL", raising=False)
+    get_settings.cache_clear()
+    url = get_settings().effective_store_url
+    old_umask = os.umask(0o022)  # the usual umask: files 0644, folders 0755 unless the store says otherwise
+    try:
+        store = open_store(url)
+        store.migrate()
+        with store.session() as s:
+            s.add(Tenant(id="t-modes", primary_domain="modes.example"))
+        with store.engine.connect() as conn:  # a second connection while the first is pooled: WAL in use
+            assert conn.scalar(select(Tenant.primary_domain)) == "modes.example"
+            db = Path(str(store.engine.url.database))
+            files = sorted(db.parent.glob(db.name + "*"))
+            assert {p.name for p in files} >= {db.name, db.name + "-wal", db.name + "-shm"}
+            assert {p.name: _mode(p) for p in files} == {p.name: 0o600 for p in files}
+    finally:
+        os.umask(old_umask)
+        close_stores()
+    assert db.parent == data_dir and _mode(data_dir) == 0o700
+
+
+def test_a_store_created_world_readable_before_is_made_owner_only_on_first_connect(tmp_path: Path) -> None:
+    from mailwarden.store import Store
+
+    db = tmp_path / "old.sqlite"
+    db.touch(mode=0o644)
+    os.chmod(db, 0o644)
+    store = Store(f"sqlite:///{db}")
+    try:
+        store.migrate()
+        assert _mode(db) == 0o600 and _mode(db.with_name(db.name + "-wal")) == 0o600
+    finally:
+        store.dispose()
+
+
+@pytest.mark.parametrize("key", ["password", "PASSWORD", "passwd", "Pwd"])
+def test_a_store_url_with_a_password_in_its_query_is_refused_without_echoing_it(
+        key: str, data_dir: Path) -> None:
+    from mailwarden.store import Store, open_store
+    from mailwarden.store.engine import _stores
+
+    secret = "s3cret-" + os.urandom(6).hex()
+    for url in (f"postgresql://mw@db.example/mw?{key}={secret}",
+                f"sqlite:///{data_dir / 'q.sqlite'}?{key}={secret}"):
+        before = dict(_stores)
+        with pytest.raises(ValueError, match="password in its query string") as err:
+            open_store(url)
+        with pytest.raises(ValueError, match="password in its query string"):
+            Store(url)
+        assert secret not in str(err.value) and "db.example" not in str(err.value)
+        assert err.value.__cause__ is None and err.value.__context__ is None
+        assert _stores == before  # nothing cached, no engine kept with the secret
+    assert not (data_dir / "q.sqlite").exists()  # refused before any file was made

@@ -70,3 +70,31 @@ def test_store_repr_and_redacted_url_hide_the_password() -> None:
         assert "hunter2-secret" not in repr(store)
     finally:
         store.dispose()
+
+
+def test_an_unparsable_store_url_is_refused_without_quoting_it() -> None:
+    from mailwarden.store.engine import StoreUrlError
+
+    with pytest.raises(StoreUrlError, match="not a valid database URL") as err:
+        open_store("not a url hunter2-secret")
+    assert "hunter2-secret" not in str(err.value) and err.value.__cause__ is None
+
+
+def test_sqlite_store_file_and_the_folders_made_for_it_are_owner_only(tmp_path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        store = Store(f"sqlite:///{tmp_path / 'a' / 'b' / 'x.sqlite'}")
+    finally:
+        os.umask(old)
+    try:
+        with store.engine.connect() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        modes = {p: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "a", tmp_path / "a" / "b",
+                                                            tmp_path / "a" / "b" / "x.sqlite")}
+        assert set(modes.values()) == {0o700, 0o600}
+        assert modes[tmp_path / "a" / "b" / "x.sqlite"] == 0o600
+    finally:
+        store.dispose()
