@@ -118,7 +118,7 @@ class Gate:
             user = tenant.find_user(m.group(1))
             mailbox = user["id"] if user else m.group(1).lower()
         is_batch_envelope = path.rstrip("/").lower() == "/v1.0/$batch"
-        fault = None if is_batch_envelope else sb.faults.on_request(tenant.id, mailbox)
+        fault = None if is_batch_envelope else sb.faults.on_request(tenant.id, mailbox, path)
         if fault is not None:
             if fault.kind == "429":
                 await self._error(scope, send, 429, "TooManyRequests", "Too many requests.",
@@ -226,6 +226,7 @@ def build_app(sb: Sandbox) -> FastAPI:
     from mailwarden.sandbox.ews import build_ews_router
     from mailwarden.sandbox.exchange import build_exchange_router
     from mailwarden.sandbox.identity import build_identity_router
+    from mailwarden.sandbox.roles import build_roles_router
     from mailwarden.sandbox.subscriptions import build_subscription_router
 
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
@@ -255,6 +256,7 @@ def build_app(sb: Sandbox) -> FastAPI:
     app.include_router(build_control_router(sb))
     app.include_router(build_batch_router(), prefix="/v1.0")
     app.include_router(build_directory_router(sb), prefix="/v1.0")
+    app.include_router(build_roles_router(), prefix="/v1.0")
     app.include_router(build_mail_router(), prefix="/v1.0")
     app.include_router(build_exchange_router(sb))
     app.include_router(build_ews_router(sb))

@@ -3,7 +3,8 @@
 Per-request kinds (applied to Graph and Exchange calls, optionally one tenant / one mailbox):
 ``429`` (``retry_after``), ``503``, ``reset`` (connection closed, no reply), ``slow``
 (``delay`` seconds), ``truncate`` (body cut mid-JSON). Each lasts ``count`` requests or
-``seconds`` (or until cleared when neither is given).
+``seconds`` (or until cleared when neither is given); ``path="memberOf"`` limits one to
+requests whose path contains that text (case-insensitive), e.g. every directory-role read.
 
 State kinds: ``expire_tokens`` (issued tokens -> 401), ``revoke_consent`` (``client_id``
 optional), ``mailbox_404`` (``code``: ``ErrorItemNotFound`` or ``MailboxNotEnabledForRESTAPI``;
@@ -92,7 +93,7 @@ class Faults:
         with self._lock:
             self._faults = [f for f in self._faults if fault_id is not None and f.id != fault_id]
 
-    def on_request(self, tenant_id: str, mailbox_id: str | None) -> Fault | None:
+    def on_request(self, tenant_id: str, mailbox_id: str | None, path: str = "") -> Fault | None:
         """Called once per Graph/Exchange request: the fault to apply, if any (counts it)."""
         now = self._sb.clock()
         due: list[tuple[str, str]] = []
@@ -112,7 +113,8 @@ class Faults:
                         continue
                     keep.append(f)
                     continue
-                if hit is None and (f.mailbox is None or f.mailbox == mailbox_id) \
+                on_path = "path" not in f.params or str(f.params["path"]).lower() in path.lower()
+                if hit is None and on_path and (f.mailbox is None or f.mailbox == mailbox_id) \
                         and (f.kind != "mailbox_404" or mailbox_id is not None):
                     hit = f
                     if f.count is not None:

@@ -99,3 +99,6 @@ class TenantSeed:
     ``EmailAddresses``, ``ForwardingSmtpAddress``, ``DeliverToMailboxAndForward`` ..."""
     mailboxes: dict[str, MailboxSeed] = field(default_factory=dict)
     truth: GroundTruth = field(default_factory=GroundTruth)
+    role_members: dict[str, list[str]] = field(default_factory=dict)
+    """Directory role display name (e.g. ``Global Administrator``) -> direct member ids (users, or
+    role-assignable groups)."""

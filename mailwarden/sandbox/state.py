@@ -12,6 +12,7 @@ import copy
 import hashlib
 import os
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,17 @@ CLOUD_RESOURCES: dict[str, tuple[str, str]] = {
     "china": ("https://microsoftgraph.chinacloudapi.cn", "https://partner.outlook.cn"),
 }
 """cloud -> (Graph resource, Exchange resource): the token audiences a tenant accepts."""
+
+
+ROLE_TEMPLATES: dict[str, str] = {
+    "Global Administrator": "62e90394-69f5-4237-9190-012177145e10",
+    "Privileged Role Administrator": "e8611ab8-c189-46e8-94e1-60213ab1f814",
+    "Exchange Administrator": "29232cdf-9323-42fd-ade2-1d097af3e4de",
+    "User Administrator": "fe930be7-5e62-47db-91af-98c3a49a38b1",
+    "Helpdesk Administrator": "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+    "Security Administrator": "194ae4cb-b126-40b2-bd5b-6091b380977d",
+}
+"""Directory role display name -> Entra ID's built-in role template id."""
 
 
 def iso_now(ts: float) -> str:
@@ -102,6 +114,10 @@ class TenantState:
     """(seq, "user"|"group", object id, member delta {"added": [...], "removed": [...]} or None)."""
     delta_epoch: int = 0
     """Bumped to invalidate every delta token (410 syncStateNotFound)."""
+    roles: dict[str, Json] = field(default_factory=dict)
+    """Activated directory roles (Graph ``directoryRole``) by id."""
+    role_members: dict[str, list[str]] = field(default_factory=dict)
+    """directoryRole id -> direct member ids: users, or groups with ``isAssignableToRole``."""
     _index: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -123,6 +139,9 @@ class TenantState:
                 truth=seed.truth)
         for uid, mb in seed.mailboxes.items():
             t.mailboxes[uid] = MailboxState.from_seed(mb)
+        for role_name, member_ids in seed.role_members.items():
+            for member_id in member_ids:
+                t.assign_role(role_name, member_id)
         t.reindex()
         return t
 
@@ -226,6 +245,54 @@ class TenantState:
         if object_id in self.groups:
             return "group"
         return None
+
+    # -- directory roles -----------------------------------------------------------------
+
+    def assign_role(self, role_name: str, member_id: str) -> Json:
+        """Make ``member_id`` (a user, or a group that is then marked role-assignable) a direct
+        member of the directory role ``role_name``, activating the role from its template first."""
+        template = ROLE_TEMPLATES.get(role_name)
+        if template is None:
+            raise ValueError(f"unknown directory role {role_name!r}; known: {sorted(ROLE_TEMPLATES)}")
+        with self.lock:
+            kind = self.object_type(member_id)
+            if kind is None:
+                raise KeyError(member_id)
+            if kind == "group":
+                self.groups[member_id]["isAssignableToRole"] = True
+            role = next((r for r in self.roles.values() if r["roleTemplateId"] == template), None)
+            if role is None:
+                role_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.id}/directoryRoles/{template}"))
+                role = {"id": role_id, "deletedDateTime": None, "displayName": role_name,
+                        "description": f"{role_name} (sandbox)", "roleTemplateId": template}
+                self.roles[role_id] = role
+            members = self.role_members.setdefault(role["id"], [])
+            if member_id not in members:
+                members.append(member_id)
+            return role
+
+    def groups_of(self, object_id: str, *, transitive: bool) -> list[str]:
+        """Ids of the groups ``object_id`` is a member of (directly, or through nested groups)."""
+        with self.lock:
+            direct = [gid for gid, mids in self.members.items() if object_id in mids]
+            if not transitive:
+                return direct
+            seen: list[str] = []
+            stack = list(direct)
+            while stack:
+                gid = stack.pop()
+                if gid in seen:
+                    continue
+                seen.append(gid)
+                stack.extend(g for g, mids in self.members.items() if gid in mids)
+            return seen
+
+    def roles_of(self, object_id: str, *, transitive: bool) -> list[str]:
+        """Ids of the directory roles ``object_id`` holds: directly, or also through the
+        (role-assignable) groups it belongs to."""
+        with self.lock:
+            holders = {object_id, *(self.groups_of(object_id, transitive=True) if transitive else ())}
+            return [rid for rid, mids in self.role_members.items() if holders.intersection(mids)]
 
     def transitive_members(self, group_id: str) -> list[str]:
         """Every member reached through nested groups (groups included), each once."""

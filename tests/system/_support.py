@@ -88,10 +88,10 @@ class RequestLog:
         faults = self.sandbox.faults
         original = faults.on_request
 
-        def counting(tenant_id: str, mailbox_id: str | None) -> Any:
+        def counting(tenant_id: str, mailbox_id: str | None, path: str = "") -> Any:
             with self._lock:
                 self.counts[tenant_id] += 1
-            return original(tenant_id, mailbox_id)
+            return original(tenant_id, mailbox_id, path)
 
         faults.on_request = counting
         try:
