@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mailwarden.recall.act import STATUS_TEXT, RecipientResult
+from mailwarden.reports import md, md_code
 
 
 @dataclass
@@ -44,16 +45,17 @@ def _table(rows: Iterable[RecipientResult]) -> list[str]:
     lines = ["| recipient | result | via | folder | detail | side |", "|---|---|---|---|---|---|"]
     for r in rows:
         cells = [r.recipient, STATUS_TEXT[r.status], r.via, r.folder, r.detail, r.side]
-        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+        lines.append("| " + " | ".join(md(c) for c in cells) + " |")
     return lines
 
 
 def summary_markdown(report: RecallReport) -> str:
     """A Markdown page for the flow run's artifact."""
-    head = [f"# Recall: {report.subject or report.message}", "",
-            f"Tenant `{report.tenant}`, sender `{report.sender}`, action `{report.action}`: **{report.status}**."]
+    head = [f"# Recall: {md(report.subject or report.message)}", "",
+            f"Tenant {md_code(report.tenant)}, sender {md_code(report.sender)}, action {md_code(report.action)}: "
+            f"**{md(report.status)}**."]
     if report.reason:
-        head += ["", report.reason]
+        head += ["", md(report.reason)]
     if not report.results:
         return "\n".join(head)
     counts = ", ".join(f"{STATUS_TEXT[k]}: {v}" for k, v in report.counts().items())

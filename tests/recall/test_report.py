@@ -19,7 +19,7 @@ def test_counts_rows_and_summary_name_every_recipient_and_the_undo() -> None:
     assert [r["result"] for r in report.rows()] == ["recalled", "read: left alone", "external (not recallable)"]
     md = summary_markdown(report)
     assert "| dana@p.example | external (not recallable) |" in md
-    assert "Inbox/x" in md and "Inbox|x" not in md  # a pipe cannot break the table
+    assert "Inbox\\|x" in md and "| Inbox|x" not in md  # a pipe cannot break the table
     assert "flow_run_id=run-1" in md
 
 
