@@ -13,7 +13,7 @@ hidden rules, mailbox forwarding). What is malicious is written to :class:`Groun
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -133,12 +133,5 @@ def generate_tenant(
         recipients=d.recipients,
         mailboxes=mailboxes,
         truth=truth,
-        role_members=plant_admins(d.executives),
     )
 
-
-def plant_admins(executives: Iterable[str]) -> dict[str, list[str]]:
-    """Every tenant has a Global Administrator: the first executive (no randomness is drawn, so
-    the rest of a seeded tenant stays as it was)."""
-    first = sorted(executives)[:1]
-    return {"Global Administrator": first} if first else {}
