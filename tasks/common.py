@@ -55,7 +55,7 @@ def _migrated(url: str) -> Store:
 
 
 _clients: dict[tuple[str, str, str], tuple[str, Any]] = {}
-_retired: list[Any] = []
+_retired: list[tuple[str, Any]] = []  # (tenant id, client) replaced while other threads may use it
 _clients_lock = threading.Lock()
 
 
@@ -84,8 +84,8 @@ def _cached_client(block: M365Tenant, tier: Tier, kind: str) -> Any:
             return cached[1]
         client = block.graph_client(tier) if kind == "graph" else block.exchange_client(tier)
         _clients[key] = (fingerprint, client)
-        if cached is not None:  # other threads may still use it: closed at exit
-            _retired.append(cached[1])
+        if cached is not None:  # other threads may still use it: closed at exit (or at offboarding)
+            _retired.append((block.tenant_id, cached[1]))
     return client
 
 
@@ -93,11 +93,40 @@ def _cached_client(block: M365Tenant, tier: Tier, kind: str) -> Any:
 def close_cached_clients() -> None:
     """Close every client :func:`graph_client_for` and :func:`exchange_client_for` made in this process."""
     with _clients_lock:
-        clients = [c for _, c in _clients.values()] + _retired
+        clients = [c for _, c in _clients.values()] + [c for _, c in _retired]
         _clients.clear()
         _retired.clear()
     for client in clients:
         client.close()
+
+
+def drop_tenant_clients(tenant_id: str) -> int:
+    """Close and forget this process's cached clients of one tenant (every tier and kind, retired
+    ones too); other tenants' stay. Returns how many were closed."""
+    tenant_id = tenant_id.strip().lower()
+    with _clients_lock:
+        keys = [k for k in _clients if k[0] == tenant_id]
+        clients = [_clients.pop(k)[1] for k in keys]
+        clients += [c for t, c in _retired if t == tenant_id]
+        _retired[:] = [(t, c) for t, c in _retired if t != tenant_id]
+    for client in clients:
+        client.close()
+    return len(clients)
+
+
+def forget_tenant_clients(block: M365Tenant) -> dict[str, int]:
+    """Offboarding: drop everything this process keeps to act for the tenant.
+
+    Its cached Graph and Exchange clients are closed, its msal token caches (every app, tier and
+    cloud) are dropped and its on-premises EWS connections closed. Counts per kind.
+    """
+    from mailwarden.graph._auth import drop_token_caches
+    from mailwarden.mailbox.ews import drop_connections
+
+    ews = block.ews_settings()
+    return {"clients": drop_tenant_clients(block.tenant_id),
+            "token_caches": drop_token_caches(block.tenant_id, block.primary_domain),
+            "ews_connections": drop_connections(ews) if ews is not None else 0}
 
 
 def current_flow_run_id() -> str | None:

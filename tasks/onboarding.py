@@ -341,7 +341,9 @@ def start_first_sync(deployment: str | None, block_name: str) -> str | None:
 
 @task(name="forget-tenant", retries=2, retry_delay_seconds=2)
 def forget_tenant(block_name: str, purge_data: bool) -> dict[str, Any]:
-    """Mark the tenant offboarded, purge its data if asked, drop cached tokens and its block."""
+    """Mark the tenant offboarded, purge its data if asked, drop its cached tokens, clients and block."""
+    from tasks.common import forget_tenant_clients
+
     log = get_run_logger()
     block = cast(M365Tenant, M365Tenant.load(block_name))
     purged: dict[str, int] = {}
@@ -357,16 +359,19 @@ def forget_tenant(block_name: str, purge_data: bool) -> dict[str, Any]:
             with store.session() as session:
                 for table, n in purge_tenant_data(session, block.tenant_id).items():
                     purged[table] = purged.get(table, 0) + n
-    dropped = _drop_cached_tokens(block.tenant_id)
+    dropped = forget_tenant_clients(block)
     cast(Any, M365Tenant).delete(block_name)
     log.info(
-        "offboarded %s (%s): block removed, %s cached token set(s) dropped, data %s",
+        "offboarded %s (%s): block removed, %s cached token set(s), %s client(s) and %s EWS connection(s) "
+        "dropped, data %s",
         block.primary_domain,
         block.tenant_id,
-        dropped,
+        dropped["token_caches"],
+        dropped["clients"],
+        dropped["ews_connections"],
         f"purged {purged}" if purge_data else "kept",
     )
-    return {"tenant_id": block.tenant_id, "domain": block.primary_domain, "purged": purged}
+    return {"tenant_id": block.tenant_id, "domain": block.primary_domain, "purged": purged, "dropped": dropped}
 
 
 def _drop_cached_tokens(tenant_id: str) -> int:

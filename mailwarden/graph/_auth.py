@@ -25,6 +25,8 @@ __all__ = [
     "Credential",
     "MsalAuth",
     "TokenProvider",
+    "cached_token_tenants",
+    "drop_token_caches",
     "validate_client_id",
     "validate_tenant_ref",
 ]
@@ -125,7 +127,8 @@ Credential = ClientSecretCredential | CertificateCredential
 class _AppSlot:
     """One msal ConfidentialClientApplication (with its token cache), built lazily, and its lock."""
 
-    def __init__(self) -> None:
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
         self.lock = threading.Lock()
         self.app: Any = None
 
@@ -134,12 +137,52 @@ _APPS: dict[tuple[str, ...], _AppSlot] = {}
 _APPS_LOCK = threading.Lock()
 
 
-def _slot_for(key: tuple[str, ...]) -> _AppSlot:
+def _slot_for(tenant: str, key: tuple[str, ...]) -> _AppSlot:
     with _APPS_LOCK:
         slot = _APPS.get(key)
         if slot is None:
-            slot = _APPS[key] = _AppSlot()
+            slot = _APPS[key] = _AppSlot(tenant)
         return slot
+
+
+def drop_token_caches(*tenants: str) -> int:
+    """Forget every msal application, and so every cached token, of these tenants (ids or domains)
+    in this process, whatever app, cloud or credential they were made with (offboarding).
+
+    A provider still held by a client asks the identity platform afresh on its next request.
+    Returns how many token caches held at least one token.
+    """
+    wanted = {validate_tenant_ref(t) for t in tenants if t and t.strip()}
+    with _APPS_LOCK:
+        keys = [k for k, slot in _APPS.items() if slot.tenant in wanted]
+        slots = [_APPS.pop(k) for k in keys]
+    dropped = 0
+    for slot in slots:
+        with slot.lock:
+            app, slot.app = slot.app, None
+        if app is not None:
+            cache = app.token_cache
+            tokens = list(cache.search(cache.CredentialType.ACCESS_TOKEN))
+            for at in tokens:
+                cache.remove_at(at)
+            dropped += bool(tokens)
+    if slots:
+        log.info("dropped %d token cache(s) of %d msal app(s) for tenant(s) %s", dropped, len(slots),
+                 ", ".join(sorted(wanted)))
+    return dropped
+
+
+def cached_token_tenants() -> set[str]:
+    """The tenants (ids or domains) this process holds an msal application with a cached token for."""
+    with _APPS_LOCK:
+        slots = list(_APPS.values())
+    out = set()
+    for slot in slots:
+        with slot.lock:
+            app = slot.app
+            if app is not None and list(app.token_cache.search(app.token_cache.CredentialType.ACCESS_TOKEN)):
+                out.add(slot.tenant)
+    return out
 
 
 def _credential_digest(credential: Credential) -> str:
@@ -167,7 +210,7 @@ class TokenProvider:
         self.authority = f"{endpoints.login_url}/{self.tenant_id}"
         host = (urlsplit(endpoints.login_url).hostname or "").lower()
         self._instance_discovery = host in _MICROSOFT_LOGIN_HOSTS
-        self._slot = _slot_for((self.authority, credential.client_id, _credential_digest(credential),
+        self._slot = _slot_for(self.tenant_id, (self.authority, credential.client_id, _credential_digest(credential),
                                 ca_file or "", str(self._instance_discovery)))
 
     def __repr__(self) -> str:

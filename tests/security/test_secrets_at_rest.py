@@ -17,6 +17,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -198,3 +199,52 @@ def test_a_store_url_with_a_password_in_its_query_is_refused_without_echoing_it(
         assert err.value.__cause__ is None and err.value.__context__ is None
         assert _stores == before  # nothing cached, no engine kept with the secret
     assert not (data_dir / "q.sqlite").exists()  # refused before any file was made
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_offboarding_drops_the_tenants_tokens_clients_and_ews_sessions_and_keeps_the_others(
+        tenant_factory: Any, embedded: Any) -> None:
+    """After ``offboard-tenant``, this process holds no token, client or EWS session of that tenant:
+    a client reference kept from before can no longer act, and a second tenant's are untouched."""
+    from exchangelib.protocol import CachingProtocol
+
+    from flows.onboarding import offboard_tenant
+    from mailwarden.graph._auth import cached_token_tenants
+    from mailwarden.mailbox import ews
+    from tasks import common
+    from tests.mailbox._onprem import hybrid_tenant
+
+    gone, gone_state, onprem = hybrid_tenant(tenant_factory, embedded, users=10, messages_per_mailbox=1)
+    stays, _ = tenant_factory(users=10, messages_per_mailbox=1, consent="basic")
+    for block in (gone, stays):
+        block.save(block.block_name, overwrite=True)
+    clients = {}
+    for block in (gone, stays):
+        clients[block.tenant_id] = (common.graph_client_for(block), common.exchange_client_for(block))
+        clients[block.tenant_id][0].get("/users", params={"$top": "1"})
+        clients[block.tenant_id][1].get_mailboxes()
+    ews_settings = gone.ews_settings()
+    assert ews_settings is not None
+    conn = ews.connection_for(ews_settings)
+    ews.EwsMailbox(conn, onprem[0], gone_state.users[onprem[0]]["mail"]).folders()  # a live EWS session
+    endpoint_keys = {k for k in CachingProtocol._protocol_cache if k[0] == ews_settings.url}
+    assert endpoint_keys and {gone.tenant_id, stays.tenant_id} <= cached_token_tenants()
+
+    result = offboard_tenant(gone.block_name)
+
+    assert result["dropped"]["clients"] == 2 and result["dropped"]["token_caches"] >= 1
+    assert result["dropped"]["ews_connections"] == 1
+    assert gone.tenant_id not in cached_token_tenants()
+    assert not [k for k in common._clients if k[0] == gone.tenant_id]
+    assert not [c for t, c in common._retired if t == gone.tenant_id]
+    assert not [k for k in ews._CONNECTIONS if k[0] == ews_settings.url]
+    assert not endpoint_keys & set(CachingProtocol._protocol_cache)
+    graph, exchange = clients[gone.tenant_id]
+    with pytest.raises(RuntimeError, match="closed"):
+        graph.get("/users", params={"$top": "1"})
+    with pytest.raises(RuntimeError, match="closed"):
+        exchange.get_mailboxes()
+    # the other tenant keeps its clients and its token, and they still work
+    assert stays.tenant_id in cached_token_tenants()
+    assert common.graph_client_for(stays) is clients[stays.tenant_id][0]
+    assert clients[stays.tenant_id][0].get("/users", params={"$top": "1"})
