@@ -47,6 +47,7 @@ from tasks.protection import (
     resolve_tenant,
     sweep_mailbox,
     sync_tenant_subscriptions,
+    tenant_actions,
 )
 from tasks.scan import protected_mailboxes
 
@@ -54,18 +55,16 @@ from tasks.scan import protected_mailboxes
 @flow(name="protect-mailboxes", validate_parameters=True)
 def protect_mailboxes(
     tenant: str,
-    notification_url: str | None = None,
-    lifecycle_url: str | None = None,
     renew_before_hours: float = 24.0,
     lifetime_hours: float = 72.0,
 ) -> dict[str, Any]:
     """Keep one change-notification subscription per protected mailbox, renewed in time.
 
+    Graph posts to the server's receiver (``MAILWARDEN_NOTIFICATION_URL``, else the one beside the
+    consent callback): never to an address a run names.
+
     Args:
         tenant: The tenant's block name, primary domain or id.
-        notification_url: Where Graph sends change notifications (default: the receiver beside
-            the consent callback, ``/notifications``).
-        lifecycle_url: Where Graph sends lifecycle notifications (default ``/lifecycle``).
         renew_before_hours: Renew subscriptions expiring within this many hours.
         lifetime_hours: Lifetime of new and renewed subscriptions (Graph allows under 7 days).
     """
@@ -76,7 +75,7 @@ def protect_mailboxes(
     urls = default_urls()
     with block.graph_client("basic") as client:
         summary = sync_tenant_subscriptions(
-            block, client, notification_url=notification_url or urls[0], lifecycle_url=lifecycle_url or urls[1],
+            block, client, notification_url=urls[0], lifecycle_url=urls[1],
             renew_before_hours=renew_before_hours, lifetime_hours=lifetime_hours,
             flow_run_id=current_flow_run_id())
     rows = health_rows(block.tenant_id)
@@ -110,7 +109,8 @@ def process_notifications(
 
     Args:
         tenant: Only this tenant's notifications (block name, domain or id); None: every tenant.
-        policy: Action per verdict category (default: quarantine malicious, junk suspicious).
+        policy: A weaker action per verdict category than the tenant's policy (needs ``tenant``;
+            default: the tenant's policy, e.g. quarantine malicious, junk suspicious).
         batch_size: Notifications claimed at once.
         workers: Mailboxes processed at once.
         max_batches: Stop after this many batches (the next run continues).
@@ -120,7 +120,10 @@ def process_notifications(
         raise ValueError("batch_size, workers and max_batches must be at least 1")
     log = get_run_logger()
     block = resolve_tenant(tenant) if tenant else None
-    policy = policy or ProtectionPolicyInput()
+    if policy is not None:
+        if block is None:
+            raise ValueError("a policy override needs a tenant: each tenant's own policy applies otherwise")
+        tenant_actions(block, dict(policy.actions))  # refused before any work when it would widen the policy
     run_id = current_flow_run_id()
     totals: dict[str, Any] = {"claimed": 0, "statuses": {}, "lifecycle": [], "events": 0, "retried": 0,
                               "failed": 0}
@@ -161,7 +164,7 @@ def delta_sweep(
     Args:
         tenant: The tenant's block name, primary domain or id.
         mailboxes: Mailbox ids or addresses (None: every protected mailbox).
-        policy: Action per verdict category (default: quarantine malicious, junk suspicious).
+        policy: A weaker action per verdict category than the tenant's policy (default: the policy's).
         concurrency: Mailboxes swept at once.
     """
     block = resolve_tenant(tenant)
@@ -175,7 +178,7 @@ def delta_sweep(
                 raise ValueError(f"{ref!r} is not a mailbox of {block.primary_domain}")
             chosen.append(mb)
         targets = sorted(set(chosen))
-    pol: ProtectionPolicy = (policy or ProtectionPolicyInput()).to_policy()
+    pol: ProtectionPolicy = tenant_actions(block, dict(policy.actions) if policy is not None else None)
     runner: Any = ThreadPoolTaskRunner(max_workers=concurrency)
     with block.graph_client("basic") as client, runner:
         protection = protection_for(block, client, policy=pol, flow_run_id=current_flow_run_id(), book=book)

@@ -7,8 +7,11 @@ threat-response, step by step:
 1. search every protected mailbox (or the chosen ones) for a link, attachment hash, sender,
    header, keyword or Internet message id, in every folder and subfolder (one task per mailbox);
 2. publish a preview table: each copy with its mailbox, folder and read state;
-3. unless ``approval="auto"``, pause for an :class:`ApprovalInput` (approve/reject, optionally
-   narrowing the mailboxes) -- resume from the UI or ``resume_flow_run``;
+3. pause for an :class:`ApprovalInput` (approve/reject, optionally narrowing the mailboxes) --
+   resume from the UI or ``resume_flow_run`` -- unless ``approval="auto"`` and the tenant's policy
+   (``M365 Tenant Policy``: ``threat_unattended_actions``, ``threat_max_unattended_copies``) lets
+   this action on this many copies run unattended; ``auto`` for an action the policy gates is
+   refused before the search, and more copies than the policy's cap are asked about anyway;
 4. apply the action (quarantine, move to junk, soft or hard delete) to every copy: each one is
    audited with its new message id and happens once per scope, however often the flow runs.
 
@@ -31,8 +34,11 @@ from prefect.input import RunInput
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel
 
+from blocks.policy import load_policy
 from mailwarden.directory import AddressBook
 from mailwarden.mailbox import MessageQuery
+from mailwarden.policy import PolicyViolation
+from mailwarden.policy.approval import Approval
 from tasks.common import artifact_key, current_flow_run_id, load_tenant, store_for
 from tasks.mailbox_access import mailbox_sides, per_side_lines
 from tasks.remediation import act_on_mailbox, restore_actions, search_mailbox
@@ -71,6 +77,7 @@ class ApprovalInput(RunInput):
     mailboxes: list[str] | None = None
     """Act only on these mailboxes (ids) of the preview; None: all."""
     approver: str | None = None
+    """Who says they decide: recorded as claimed, not as an authenticated identity."""
 
 
 def _mailboxes(block: Any, chosen: list[str] | None) -> tuple[list[str], dict[str, str]]:
@@ -113,7 +120,7 @@ def threat_response(
     action: ResponseAction = "quarantine",
     mailboxes: list[str] | None = None,
     approval: Literal["auto", "ask"] = "ask",
-    approval_timeout: int = 3600,
+    approval_timeout: int | None = None,
     approval_poll_seconds: int = 10,
     reason: str = "threat response",
     scope: str | None = None,
@@ -126,8 +133,10 @@ def threat_response(
         query: What to search for (link, attachment hash, sender, header, keyword, message id).
         action: quarantine (default), move_to_junk, soft_delete or hard_delete.
         mailboxes: Mailbox ids or addresses to search (None: every people and shared mailbox).
-        approval: ``auto`` acts at once; ``ask`` pauses for an :class:`ApprovalInput`.
-        approval_timeout: Seconds to wait for the approval before giving up (nothing is done).
+        approval: ``ask`` pauses for an :class:`ApprovalInput`; ``auto`` acts at once where the tenant's
+            policy allows the action unattended on that many copies (else it asks).
+        approval_timeout: Seconds to wait for the approval before giving up (nothing is done); default and
+            maximum: the policy's.
         approval_poll_seconds: How often the paused run checks for the answer.
         reason: Recorded in the audit log.
         scope: Idempotency scope (default: derived from the query): the same scope never acts twice.
@@ -136,6 +145,11 @@ def threat_response(
     q = query.to_query()
     log = get_run_logger()
     block = load_tenant(tenant)
+    policy = load_policy(block.block_name, block.tenant_id)
+    timeout = policy.narrow_timeout(approval_timeout)
+    if approval == "auto" and action not in policy.threat_unattended_actions:
+        raise PolicyViolation(f"the tenant's policy requires approval for {action}: approval='auto' cannot skip it "
+                              "(change threat_unattended_actions in the tenant's policy block)")
     run_id = current_flow_run_id()
     scope = scope or "threat:" + hashlib.sha256(q.describe().encode()).hexdigest()[:24]
     targets, addresses = _mailboxes(block, mailboxes)
@@ -160,20 +174,23 @@ def threat_response(
                 "mailboxes_with_copies": sorted({h["mailbox"] for h in hits}), "search_errors": errors}
         if not hits:
             return {**base, "status": "nothing-found", "results": []}
-        approved_by = "auto"
-        if approval == "ask":
+        approved_by = Approval.unattended().audit_text()
+        why_ask = policy.unattended_threat_action(action, len(hits)) if approval == "auto" else "approval asked"
+        if why_ask is not None:
             from prefect.exceptions import FlowPauseTimeout
 
+            log.info("waiting for approval of %s on %d copies: %s", action, len(hits), why_ask)
             try:
-                answer = pause_flow_run(wait_for_input=ApprovalInput, timeout=approval_timeout,
+                answer = pause_flow_run(wait_for_input=ApprovalInput, timeout=timeout,
                                         poll_interval=approval_poll_seconds)
             except FlowPauseTimeout:
                 return {**base, "status": "approval-timed-out", "results": []}
             assert answer is not None
+            who = Approval.from_resume(answer.decision == "approve", claimed_by=answer.approver)
             if answer.decision != "approve":
-                log.info("threat response rejected by %s", answer.approver or "operator")
-                return {**base, "status": "rejected", "results": []}
-            approved_by = f"approved:{answer.approver or 'operator'}"
+                log.info("threat response %s", who.audit_text())
+                return {**base, "status": "rejected", "results": [], "decision": who.audit_text()}
+            approved_by = who.audit_text()
             if answer.mailboxes is not None:
                 keep = set(answer.mailboxes)
                 hits = [h for h in hits if h["mailbox"] in keep]

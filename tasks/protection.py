@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -17,6 +18,7 @@ from prefect.events import emit_event
 from pydantic import BaseModel, Field, field_validator
 
 from blocks.m365 import M365Tenant
+from blocks.policy import load_policy
 from mailwarden.detection import DetectionContext
 from mailwarden.directory import AddressBook
 from mailwarden.graph import GraphClient
@@ -57,8 +59,17 @@ class ProtectionPolicyInput(BaseModel):
 
 
 def default_urls() -> tuple[str, str]:
-    """Where Graph should send notifications: the receiver beside the consent callback."""
+    """Where Graph sends change and lifecycle notifications: the server's ``notification_url`` (its
+    ``/lifecycle`` beside it), else the receiver beside the consent callback. Server-side only: a run
+    cannot point a tenant's notifications (and their client state) elsewhere."""
     s = get_settings()
+    if s.notification_url:
+        parts = urlsplit(s.notification_url)
+        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if (parts.scheme != "https" and not (parts.scheme == "http" and loopback)) or parts.query or parts.fragment:
+            raise ValueError("MAILWARDEN_NOTIFICATION_URL must be an https URL without query or fragment")
+        base = s.notification_url.rstrip("/").rsplit("/", 1)[0]
+        return s.notification_url.rstrip("/"), base + "/lifecycle"
     base = f"http://{s.callback_host}:{s.callback_port}"
     return base + "/notifications", base + "/lifecycle"
 
@@ -80,6 +91,12 @@ def resolve_tenant(ref: str) -> M365Tenant:
         if domain is None:
             raise
         return load_tenant(domain)
+
+
+def tenant_actions(block: M365Tenant, asked: dict[str, str] | None) -> ProtectionPolicy:
+    """The tenant's protection actions from its policy block, narrowed by what a run asked for
+    (a weaker action per category only; PolicyViolation otherwise)."""
+    return ProtectionPolicy(load_policy(block.block_name, block.tenant_id).narrow_actions(asked))
 
 
 def address_book(block: M365Tenant) -> AddressBook:
@@ -147,9 +164,9 @@ def queue_counts(tenant_id: str | None) -> dict[str, int]:
 class _Contexts:
     """Per-tenant processing contexts built on first use within one drain task."""
 
-    def __init__(self, policy: ProtectionPolicy, flow_run_id: str | None,
+    def __init__(self, asked: dict[str, str] | None, flow_run_id: str | None,
                  known: dict[str, M365Tenant] | None = None) -> None:
-        self.policy = policy
+        self.asked = asked
         self.flow_run_id = flow_run_id
         self.known = dict(known or {})
         self.lock = threading.Lock()
@@ -165,10 +182,11 @@ class _Contexts:
                 except ValueError:
                     self.made[tenant_id] = None
                 else:
+                    policy = tenant_actions(block, self.asked)
                     client = block.graph_client("basic")
                     self.clients.append(client)
                     self.books[tenant_id] = address_book(block)
-                    self.made[tenant_id] = protection_for(block, client, policy=self.policy,
+                    self.made[tenant_id] = protection_for(block, client, policy=policy,
                                                           flow_run_id=self.flow_run_id, book=self.books[tenant_id])
             return self.made[tenant_id]
 
@@ -178,13 +196,15 @@ class _Contexts:
 
 
 @task(name="drain-notifications", cache_policy=NO_CACHE)
-def drain_notifications(block: M365Tenant | None, policy: ProtectionPolicyInput, *, batch_size: int, workers: int,
-                        flow_run_id: str | None) -> dict[str, Any]:
+def drain_notifications(block: M365Tenant | None, policy: ProtectionPolicyInput | None, *, batch_size: int,
+                        workers: int, flow_run_id: str | None) -> dict[str, Any]:
     """Process one batch of queued notifications (one tenant's, or every tenant's when ``block`` is
-    None); emit an event per malicious message."""
+    None) with each tenant's policy actions (``policy`` may only weaken them); emit an event per
+    malicious message."""
     log = get_run_logger()
     tenant_id = block.tenant_id if block is not None else None
-    contexts = _Contexts(policy.to_policy(), flow_run_id, {block.tenant_id: block} if block is not None else None)
+    asked: dict[str, str] | None = dict(policy.actions) if policy is not None else None
+    contexts = _Contexts(asked, flow_run_id, {block.tenant_id: block} if block is not None else None)
     try:
         result = drain_once(queue_store(), contexts, tenant_id=tenant_id, limit=batch_size, workers=workers)
         events = emit_threats(result.outcomes, contexts.books)

@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from blocks.m365 import M365Tenant
 from mailwarden.detection.rules import RuleContext
 from mailwarden.graph import NotFound
+from mailwarden.reports import md, md_code
 from mailwarden.store.repositories import append_playbook_step, create_playbook_run, update_playbook_run
 from mailwarden.takeover import Playbook, StepResult
 from tasks.common import artifact_key, store_for
@@ -95,34 +96,39 @@ def finish_run(block: M365Tenant, run_id: str, status: str) -> None:
 
 def summary_markdown(block: M365Tenant, user: dict[str, Any], steps: list[dict[str, Any]],
                      decision: str) -> str:
-    """The summary: one line per step, the removed rules and the sent items reviewed."""
-    lines = [f"# Takeover response for {user['upn']} ({block.primary_domain})", "", f"Approval: {decision}", "",
-             "| step | result | detail |", "|---|---|---|"]
-    lines += [f"| {s['step']} | {s['result']} | {s['detail'].replace('|', '/')} |" for s in steps]
+    """The summary: one line per step, the removed rules and the sent items reviewed (all text that came
+    from mail, rules or the directory escaped)."""
+    lines = [f"# Takeover response for {md(user['upn'])} ({md(block.primary_domain)})", "",
+             f"Approval: {md(decision)}", "", "| step | result | detail |", "|---|---|---|"]
+    lines += [f"| {md(s['step'])} | {md(s['result'])} | {md(s['detail'])} |" for s in steps]
     for s in steps:  # empty sections are left out
         if s["step"] == "remove_rules" and s.get("items"):
-            lines += ["", "## Rules", *[f"- {i.get('rule_key')} {i.get('name', '')!r}: {i['result']}"
+            lines += ["", "## Rules", *[f"- {md(i.get('rule_key'))} {md(repr(i.get('name', '')))}: {md(i['result'])}"
                                          for i in s["items"]]]
         if s["step"] == "review_sent_items" and s.get("items"):
             lines += ["", f"## Sent items reviewed ({len(s['items'])})",
-                      *[f"- {i['sent']}: {i['subject']!r} to {', '.join(a for a in i['to'] if a)}"
+                      *[f"- {md(i['sent'])}: {md(repr(i['subject']))} to {md(', '.join(a for a in i['to'] if a))}"
                         for i in s["items"][:100]]]
     return "\n".join(lines)
 
 
 def approval_markdown(block: M365Tenant, user: dict[str, Any], evidence: dict[str, Any], ask: list[str],
                       auto: list[str]) -> str:
-    """What the approver reads in the approval form: tenant, user, evidence, the steps that wait."""
+    """What the approver reads in the approval form: tenant, user, evidence, the steps that wait.
+
+    Evidence comes from an event payload or a rule an attacker named: every value is escaped, so a rule
+    called ``[Approve](https://...)`` reads as that text."""
     reasons = evidence.get("reasons") or []
-    ev = [f"- {k.replace('_', ' ')}: {evidence[k]}" for k in ("rule_name", "rule_key", "risk", "change", "first_seen")
-          if evidence.get(k)]
-    ev += [f"- reason: {r}" for r in (reasons if isinstance(reasons, list) else [reasons])[:10]]
+    ev = [f"- {k.replace('_', ' ')}: {md(evidence[k])}" for k in ("rule_name", "rule_key", "risk", "change",
+                                                                 "first_seen") if evidence.get(k)]
+    ev += [f"- reason: {md(r)}" for r in (reasons if isinstance(reasons, list) else [reasons])[:10]]
     return "\n".join([
-        f"## Takeover response for {user['upn']}", "",
-        f"Tenant **{block.primary_domain}** ({block.tenant_id}), user `{user['upn']}` ({user['id']}).", "",
+        f"## Takeover response for {md(user['upn'])}", "",
+        f"Tenant **{md(block.primary_domain)}** ({md(block.tenant_id)}), user {md_code(user['upn'])} "
+        f"({md(user['id'])}).", "",
         "### Evidence", *(ev or ["- none given (run by hand)"]), "",
-        "### Steps waiting for approval", *[f"- {s}" for s in ask], "",
-        *(["### Steps run without approval", *[f"- {s}" for s in auto], ""] if auto else []),
+        "### Steps waiting for approval", *[f"- {md(s)}" for s in ask], "",
+        *(["### Steps run without approval", *[f"- {md(s)}" for s in auto], ""] if auto else []),
         "Approve to run them; list steps under **skip** to leave them out, or reject to run none."])
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mailwarden.detection.rules import RuleContext
-from mailwarden.graph import ConsentMissing, GraphStatusError, NotFound
+from mailwarden.graph import NotFound
 from mailwarden.store.repositories import begin_action, complete_action, idempotency_key
 from mailwarden.takeover import password as _password
 from mailwarden.takeover.assess import RuleFinding, assess_mailbox, is_alert
@@ -33,6 +33,7 @@ DEFAULT_AUTO = frozenset({"remove_rules", "forwarding_off", "revoke_sessions", "
 NEEDS_ADVANCED = "skipped: needs advanced permissions"
 SENT_ITEMS_MAX = 200
 ACTOR = "takeover-response"
+DIRECTORY_ROLE_TYPE = "#microsoft.graph.directoryRole"
 
 
 @dataclass
@@ -127,6 +128,7 @@ class Playbook:
     threshold: str = "medium"
     flow_run_id: str | None = None
     protected_upns: frozenset[str] = frozenset()
+    """Lower-case UPNs and object ids never disabled or reset (the policy's ``never_disable``)."""
     password_factory: Callable[[], str] = field(default=lambda: _password.generate_password())
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     mailbox: Any = None
@@ -279,6 +281,8 @@ class Playbook:
         """
         if (skip := self._needs_advanced("reset_password")) is not None:
             return skip
+        if (guard := self.identity_guard("reset_password")) is not None:
+            return guard
         before = self._last_password_change()
         key = self._key("reset_password", self.incident)
         with self.store.session() as s:
@@ -312,23 +316,37 @@ class Playbook:
         value = user.get("lastPasswordChangeDateTime")
         return str(value) if value else None
 
-    def is_admin(self) -> tuple[bool, str]:
-        """Whether the user holds a directory role (memberOf), else whether the policy protects the UPN."""
+    def is_admin(self) -> tuple[bool | None, str]:
+        """Whether the user holds a directory role, directly or through a role-assignable group
+        (``transitiveMemberOf``); None when that cannot be read (throttled, refused, gone): unknown."""
         try:
-            roles = list(self.graph.iter_pages(f"/users/{self.user_id}/memberOf/microsoft.graph.directoryRole",
-                                               params={"$select": "id,displayName"}))
-            return bool(roles), "directory roles"
-        except (GraphStatusError, ConsentMissing):
-            return self.upn.lower() in self.protected_upns, "protected UPN list (directory roles unreadable)"
+            memberships = list(self.graph.iter_pages(f"/users/{self.user_id}/transitiveMemberOf",
+                                                     params={"$select": "id,displayName"}))
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, the answer is "unknown" (fail closed)
+            return None, f"admin status unknown: directory roles could not be read ({type(exc).__name__})"
+        roles = [m for m in memberships if m.get("@odata.type") == DIRECTORY_ROLE_TYPE]
+        return bool(roles), "holds a directory role" if roles else "no directory role"
+
+    def identity_guard(self, step: str) -> StepResult | None:
+        """Refuse a step that locks the user out when the user is listed in the policy's
+        ``never_disable``, holds a directory role, or when that cannot be told (fail closed)."""
+        if self.user_id.lower() in self.protected_upns or self.upn.lower() in self.protected_upns:
+            return StepResult(step, "skipped", "protected by the tenant's policy (never_disable): not touched")
+        admin, how = self.is_admin()
+        if admin is None:
+            return StepResult(step, "skipped", f"{how}: not done; check the account's roles and do it by hand "
+                              "if needed")
+        if admin:
+            return StepResult(step, "skipped",
+                              f"admin account ({how}): never done automatically, do it by hand if needed")
+        return None
 
     def disable_account(self, approval: str) -> StepResult:
-        """PATCH accountEnabled false; never for an admin."""
+        """PATCH accountEnabled false; never for an admin, a protected account, or when unsure."""
         if (skip := self._needs_advanced("disable_account")) is not None:
             return skip
-        admin, how = self.is_admin()
-        if admin:
-            return StepResult("disable_account", "skipped",
-                              f"admin account ({how}): never disabled automatically, disable it by hand if needed")
+        if (guard := self.identity_guard("disable_account")) is not None:
+            return guard
 
         def act() -> tuple[str, dict[str, Any]]:
             self.graph_admin.patch(f"/users/{self.user_id}", {"accountEnabled": False})

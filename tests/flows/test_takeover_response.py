@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests._policy import ALL_UNATTENDED, save_policy
+
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 KNOWN_PASSWORD = "Kn0wn-Reset-Pa55word-7f3q!"
@@ -41,9 +43,12 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return seen
 
 
-def _tenant(tenant_factory: Any, consent: str = "advanced") -> tuple[Any, Any]:
+def _tenant(tenant_factory: Any, consent: str = "advanced", **policy: Any) -> tuple[Any, Any]:
+    """A saved sandbox tenant; ``policy`` fields, when given, saved as its M365 Tenant Policy block."""
     block, state = tenant_factory(users=12, consent=consent, messages_per_mailbox=2)
     block.save(block.block_name, overwrite=True)
+    if policy:
+        save_policy(block, **policy)
     return block, state
 
 
@@ -148,7 +153,9 @@ def test_detection_to_containment_end_to_end_with_approval_through_the_api(
     audited = {a[1] for a in actions if a[2] == "done"}
     assert {"remove_rules", "forwarding_off", *IDENTITY_STEPS} <= audited
     approvals = {a[1]: a[4] for a in actions}
-    assert approvals["remove_rules"] == "auto" and approvals["reset_password"] == "approved"
+    assert approvals["remove_rules"].startswith("unattended: allowed by the tenant policy")
+    assert approvals["reset_password"] == "approved via prefect-api (actor unverified)"
+    assert out["approval"] == approvals["reset_password"]
 
     # the password is nowhere: logs, artifacts, events, notifications, the store
     from prefect.client.orchestration import get_client
@@ -173,15 +180,15 @@ def test_second_run_changes_nothing_and_reports_already_done(
         tenant_factory: Any, embedded: Any) -> None:
     from flows.takeover_response import takeover_response
 
-    block, state = _tenant(tenant_factory)
+    block, state = _tenant(tenant_factory, **ALL_UNATTENDED)
     victim = _victim(state)
     rule = _plant(embedded, state, victim)
     evidence = {"rule_key": f"graph:{rule['id']}", "reasons": ["forwards out"], "user": victim}
-    first = takeover_response(tenant=block.primary_domain, user=victim, evidence=evidence, mode="auto")
+    first = takeover_response(tenant=block.primary_domain, user=victim, evidence=evidence)
     assert _results(first)["remove_rules"] == "done"
     before = _actions(block)
     changes = len(state.password_changes)
-    second = takeover_response(tenant=block.primary_domain, user=victim, evidence=evidence, mode="auto")
+    second = takeover_response(tenant=block.primary_domain, user=victim, evidence=evidence)
     res = _results(second)
     assert {res[s] for s in ("remove_rules", "forwarding_off", *IDENTITY_STEPS)} == {"already_done"}
     assert _actions(block) == before and len(state.password_changes) == changes
@@ -192,11 +199,11 @@ def test_basic_consent_skips_identity_steps_with_a_reason_and_still_removes_rule
     from flows.takeover_response import takeover_response
     from mailwarden.takeover import NEEDS_ADVANCED
 
-    block, state = _tenant(tenant_factory, consent="basic")
+    block, state = _tenant(tenant_factory, consent="basic", **ALL_UNATTENDED)
     victim = _victim(state)
     rule = _plant(embedded, state, victim)
     out = takeover_response(tenant=block.primary_domain, user=victim,
-                            evidence={"rule_key": f"graph:{rule['id']}"}, mode="auto")
+                            evidence={"rule_key": f"graph:{rule['id']}"})
     for step in IDENTITY_STEPS:
         s = next(x for x in out["steps"] if x["step"] == step)
         assert (s["result"], s["detail"]) == ("skipped", NEEDS_ADVANCED)
@@ -208,11 +215,11 @@ def test_protected_admin_is_never_disabled_and_rejection_runs_no_ask_step(
         tenant_factory: Any, embedded: Any) -> None:
     from flows.takeover_response import takeover_response
 
-    block, state = _tenant(tenant_factory)
+    block, state = _tenant(tenant_factory, **ALL_UNATTENDED)
     victim = _victim(state)
     upn = state.users[victim]["userPrincipalName"]
-    out = takeover_response(tenant=block.primary_domain, user=upn, mode="auto", protected_upns=[upn.upper()],
-                            steps=["disable_account"])
+    state.assign_role("Global Administrator", victim)
+    out = takeover_response(tenant=block.primary_domain, user=upn, steps=["disable_account"])
     assert _results(out) == {"disable_account": "skipped"} and "admin" in out["steps"][0]["detail"]
     assert state.users[victim].get("accountEnabled") is not False
     approver = _approve_when_paused({"approve": False, "comment": "false alarm"}, upn)
@@ -240,6 +247,6 @@ def test_bad_input_fails_clearly_before_any_action(tenant_factory: Any, case: st
         "evidence-for-other-user": (victim, {"user": other_user["id"]}, "another user|evidence is about"),
     }[case]
     with pytest.raises(ValueError, match=match):
-        takeover_response(tenant=block.primary_domain, user=user, evidence=evidence, mode="auto")
+        takeover_response(tenant=block.primary_domain, user=user, evidence=evidence)
     assert _actions(block) == []
     assert state.users[victim].get("accountEnabled") is not False

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tasks.common import artifact_key
+from tests._policy import UNATTENDED_RESPONSE, save_policy
 from tests.flows._artifacts import latest_table
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -34,6 +35,7 @@ def campaign(tenant_factory: Any, fast_clients: None) -> tuple[Any, Any, str, li
 
     block, state = tenant_factory(users=14, messages_per_mailbox=5, phishing_rate=0.2)
     block.save(block.block_name, overwrite=True)
+    save_policy(block, **UNATTENDED_RESPONSE)  # the operator lets these tests act without an approval
     reconcile_licenses(tenant=block.primary_domain)
     imid, copies = next(iter(state.truth.campaigns.items()))
     assert len(copies) >= 2

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from mailwarden.store.repositories import list_findings
+from tests._policy import ALL_UNATTENDED, UNATTENDED_RESPONSE, save_policy
 
 from ._support import (
     QUARANTINE,
@@ -62,7 +63,7 @@ def _pipeline(block: Any, state: Any, imid: str, victim: str, rule_id: str) -> d
                                     concurrency=4)
     out["audit"] = rules_audit(tenant=tenant, concurrency=4)
     out["takeover"] = takeover_response(
-        tenant=tenant, user=victim, demo_auto_approve=True,
+        tenant=tenant, user=victim,
         evidence={"rule_key": f"graph:{rule_id}", "user": victim, "tenant": block.block_name,
                   "reasons": ["planted"]})
     return out
@@ -72,6 +73,7 @@ def test_every_flow_under_faults_loses_nothing_acts_once_and_a_rerun_changes_not
         embedded: Any, tenant_factory: Any) -> None:
     block, state = tenant_factory(users=14, messages_per_mailbox=6, phishing_rate=0.2)
     block.save(block.block_name, overwrite=True)
+    save_policy(block, **ALL_UNATTENDED, **UNATTENDED_RESPONSE)
     imid, copies = next(iter(state.truth.campaigns.items()))
     victim, rule_id = _victim(state)
     before = imids(state)

@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
+from tests._policy import ALL_UNATTENDED, UNATTENDED_RESPONSE, save_policy
+
 from ._support import (
     QUARANTINE_POLICY,
     SINCE,
@@ -191,7 +193,7 @@ def test_forged_playbook_parameters_are_refused_and_change_nothing(
         for case, (tenant, user) in cases.items():
             seen = requests.counts[state.id]
             try:
-                takeover_response(tenant=tenant, user=user, mode="auto", evidence={"reasons": ["forged"]})
+                takeover_response(tenant=tenant, user=user, evidence={"reasons": ["forged"]})
             except Exception as exc:
                 refused[case] = type(exc).__name__
             else:
@@ -219,6 +221,7 @@ def test_every_destructive_action_in_the_audit_log_has_its_approval_and_reason(
 
     block, state = tenant_factory(users=16, messages_per_mailbox=4, phishing_rate=0.2)
     block.save(block.block_name, overwrite=True)
+    save_policy(block, **ALL_UNATTENDED, **UNATTENDED_RESPONSE)
     tenant = block.primary_domain
     reconcile_licenses(tenant=tenant)
     historic_scan(tenant=tenant, since=SINCE, policy=QUARANTINE_POLICY, concurrency=4, retry_delay_seconds=0)
@@ -232,7 +235,7 @@ def test_every_destructive_action_in_the_audit_log_has_its_approval_and_reason(
     thread.join(60)
     assert box["state"].is_completed()
     victim, rule_id = next((u, r) for u, r in sorted(state.truth.malicious_rules) if "\\" not in r)
-    takeover_response(tenant=tenant, user=victim, demo_auto_approve=True, evidence={"rule_key": f"graph:{rule_id}"})
+    takeover_response(tenant=tenant, user=victim, evidence={"rule_key": f"graph:{rule_id}"})
     fx = state.truth.recall_fixtures[0]
     recall_message(tenant=tenant, sender=str(state.users[fx["sender"]]["mail"]),
                    internet_message_id=fx["internet_message_id"], include_read=True)
@@ -246,12 +249,12 @@ def test_every_destructive_action_in_the_audit_log_has_its_approval_and_reason(
                if not (r.approval or "").strip() or not (r.reason or "").strip()]
     assert missing == []
     assert all(r.flow_run_id for r in mine)  # and each of this run's actions names the flow run that did it
-    for r in rows:  # a policy action names its policy rule; an approved one its approver
+    for r in rows:  # a policy action names its policy rule; an approved one how it came and who claimed it
         if r.approval == "policy":
             assert r.reason.startswith("policy:"), (r.id, r.reason)
-        if r.approval.startswith("approved:"):
-            assert r.approval != "approved:"
-    assert any(r.approval == "approved:soc-lead" and r.action == "soft_delete" for r in mine)
+        assert not r.approval.startswith("approved:"), "a typed name is never recorded as the approver"
+    assert any(r.approval == "approved via prefect-api (actor unverified; claimed by 'soc-lead')"
+               and r.action == "soft_delete" for r in mine)
     assert any(r.reason == "false positive, ticket 4712" and r.action == "restore" for r in mine)
 
 
