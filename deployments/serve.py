@@ -5,8 +5,11 @@
 Per-tenant schedules (nightly reconciliation, the 15-minute rules audit) are made for each
 connected tenant found among the saved ``M365Tenant`` blocks, with the slugs onboarding gives them
 (``tasks/schedules.py``): on a restart the server updates each by slug, never adds a twin. The
-takeover playbook starts on the ``mailwarden.rule.suspicious`` event; ``--demo`` approves its
-steps automatically.
+takeover playbook starts on the ``mailwarden.rule.suspicious`` event.
+
+It refuses to start when the Prefect API is reachable beyond this machine without an auth string
+and CSRF protection (``deployments/exposure.py``). What may run without approval is each tenant's
+policy (``M365 Tenant Policy`` blocks), never a parameter of the trigger.
 """
 
 from __future__ import annotations
@@ -33,9 +36,7 @@ def connected_tenants() -> list[str]:
     return sorted(doc.name for doc in documents if doc.name)
 
 
-def build_deployments(
-    *, demo: bool = False, tenants: list[str] | None = None, only: list[str] | None = None
-) -> list[Any]:
+def build_deployments(*, tenants: list[str] | None = None, only: list[str] | None = None) -> list[Any]:
     """RunnerDeployments for the catalogue (or the ``only`` named ones)."""
     from tasks.schedules import tenant_schedule
 
@@ -54,29 +55,31 @@ def build_deployments(
                 concurrency_limit=item.concurrency_limit,
                 description=item.description,
                 parameters=item.parameters or None,
-                triggers=_triggers(item, demo=demo),
+                triggers=_triggers(item),
             )
         )
     return deployments
 
 
-def _triggers(item: DeploymentSpec, *, demo: bool) -> list[Any] | None:
+def _triggers(item: DeploymentSpec) -> list[Any] | None:
     if item.name != "takeover-response":
         return None
     from flows.takeover_response import takeover_trigger
 
-    trigger = takeover_trigger()
-    if demo:  # the demo approves the playbook's gated steps itself
-        trigger = trigger.model_copy(update={"parameters": {**(trigger.parameters or {}), "demo_auto_approve": True}})
-    return [trigger]
+    return [takeover_trigger()]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--demo", action="store_true", help="auto-approve playbook steps (demo mode)")
+    parser.add_argument("--demo", action="store_true", help="(kept for compatibility: approvals follow each "
+                        "tenant's policy)")
     parser.add_argument("--only", nargs="*", help="serve only these deployments")
     args = parser.parse_args(argv)
     from prefect import serve
+
+    from deployments.exposure import PrefectExposure, check_prefect_exposure
+
+    check_prefect_exposure(PrefectExposure.current())
 
     from tasks.schedules import prune_schedules
 
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     pruned = prune_schedules(tenants)  # tenants whose block is gone keep no schedule
     if pruned:
         log.info("removed %d schedules of tenants no longer connected", len(pruned))
-    serve(*build_deployments(demo=args.demo, tenants=tenants, only=args.only), limit=8)
+    serve(*build_deployments(tenants=tenants, only=args.only), limit=8)
 
 
 if __name__ == "__main__":
