@@ -11,7 +11,10 @@
    with the outcome as its run input. A refusal resumes it too, so it fails with the admin's
    reason instead of waiting for its timeout.
 
-The admin sees a small HTML page. The state is never logged; only its request's id is.
+The admin sees a small HTML page. The state is never logged; only its request's id is, and
+the servers started here (``CallbackServer``, ``serve_callback``) log their access lines without
+the query string (``deployments/http_limits.py``: ``redact_access_log``). Oversize query strings
+(414) and header blocks (431) are refused before any route runs (``HeadLimits``).
 
 The same app receives Graph's change and lifecycle notifications (``/notifications``,
 ``/lifecycle``: see ``deployments/receiver.py``).
@@ -36,6 +39,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from deployments.http_limits import HeadLimits, redact_access_log
 from deployments.receiver import Kick, PrefectKick, add_receiver_routes
 from mailwarden.onboarding import CallbackError, ConsentOutcome, parse_callback, state_digest
 from mailwarden.store import Store, utcnow
@@ -141,6 +145,7 @@ def create_app(
     ``kick``: called with the tenant ids whose notifications were just queued."""
     control: RunControl = runs or PrefectRunControl()
     app = FastAPI(title="mailwarden consent callback", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(HeadLimits)
 
     def get_store() -> Store:
         if isinstance(store, Store):
@@ -231,6 +236,7 @@ class CallbackServer:
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
         config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
+        redact_access_log()  # after Config: it (re)configures uvicorn's loggers
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
@@ -273,12 +279,14 @@ def serve_callback(host: str | None = None, port: int | None = None) -> None:
     from mailwarden.settings import get_settings
 
     settings = get_settings()
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(kick=PrefectKick()),
         host=host or settings.callback_host,
         port=port if port is not None else settings.callback_port,
         log_level="info",
     )
+    redact_access_log()  # after Config: it (re)configures uvicorn's loggers
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":  # pragma: no cover
