@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "historic_scan": ("historic_scan.py", [], ["--quick"]),
     "rules_audit": ("rules_audit.py", [], []),
     "protection_latency": ("protection_latency.py", [], ["--quick"]),
+    "receiver_flood": ("receiver_flood.py", [], ["--quick"]),
 }
 
 
