@@ -45,6 +45,7 @@ def _serve(conn: Connection, data_dir: str, profile: str, users: int, seed: int)
     with EmbeddedSandbox(data_dir, profile=profile) as env:
         block, state = env.add_tenant(seed=seed, users=users, messages_per_mailbox=2, consent="advanced")
         conn.send({"block": block.model_dump_json(context={"include_secrets": True}),
+                   "settings": env.settings_env(),
                    "mailboxes": len(state.mailboxes),
                    "planted_malicious_rules": len(state.truth.malicious_rules)})
         conn.recv()  # stop
@@ -52,7 +53,7 @@ def _serve(conn: Connection, data_dir: str, profile: str, users: int, seed: int)
 
 @contextmanager
 def sandbox_process(data_dir: str, profile: str, users: int, seed: int) -> Iterator[dict[str, Any]]:
-    """Start the sandbox process; yields the tenant block (as JSON) and what it holds."""
+    """Start the sandbox process; yields the tenant block (as JSON), the settings that reach it, what it holds."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_serve, args=(child, data_dir, profile, users, seed), daemon=True)
@@ -141,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         with sandbox_process(str(Path(tmp) / "sandbox"), args.profile, users, args.seed) as served, \
                 prefect_test_harness(server_startup_timeout=180):
             setup = time.perf_counter() - t0
+            os.environ.update(served["settings"])  # the sandbox is server configuration, not block data
+            from mailwarden.settings import get_settings
+
+            get_settings.cache_clear()
             block = M365Tenant.model_validate_json(served["block"])
             block.save(block.block_name, overwrite=True)
             reconcile_licenses(tenant=block.primary_domain)

@@ -2,13 +2,20 @@
 
 Secrets are ``SecretStr`` and are unwrapped only in :meth:`M365App.credential`, where a client is
 built. Register with ``prefect block register -m blocks``.
+
+No block holds a host or a CA file: where a tenant's requests go is Microsoft's table for its
+cloud, or the sandbox tenant server named by this process's settings (``MAILWARDEN_SANDBOX_URL``
+and ``MAILWARDEN_SANDBOX_CA_FILE``, loopback https only), through :func:`server_endpoints` and
+:func:`server_ca_file` -- the one place every client builder asks. A block document that still
+carries the old ``login_url``/``graph_url``/``exchange_url``/``ca_file`` fields loads, and they are
+ignored (Prefect keeps a document's unknown keys when a block is saved over it; nothing reads them).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -22,11 +29,15 @@ from mailwarden.graph import (
     build_exchange_client,
     build_graph_client,
     endpoints_for,
+    host_key,
     validate_tenant_ref,
 )
 from mailwarden.mailbox.ews import EwsSettings
+from mailwarden.settings import get_settings
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+#: Fields older tenant blocks carried (host overrides a run could write); ignored when loaded.
+LEGACY_HOST_FIELDS = ("login_url", "graph_url", "exchange_url", "ca_file")
 Tier = Literal["basic", "advanced"]
 CloudName = Literal["global", "usgov-gcchigh", "usgov-dod", "china"]
 
@@ -120,19 +131,6 @@ class M365Tenant(Block):
         default="pending", title="Consent state", description="Where admin consent stands."
     )
     consented_at: datetime | None = Field(default=None, title="Consented at", description="When consent was granted.")
-    login_url: str | None = Field(
-        default=None, title="Login URL override", description="Identity host override (the sandbox sets its own)."
-    )
-    graph_url: str | None = Field(default=None, title="Graph URL override", description="Graph host override.")
-    exchange_url: str | None = Field(
-        default=None, title="Exchange URL override", description="Exchange admin API host override."
-    )
-    ca_file: str | None = Field(
-        default=None,
-        title="CA file",
-        description="PEM bundle to trust for the overridden hosts (the sandbox's own CA). Empty: system trust.",
-    )
-
     ews_url: str | None = Field(
         default=None,
         title="On-premises EWS URL",
@@ -159,6 +157,14 @@ class M365Tenant(Block):
         description="PEM of the CA that issued the on-premises certificate (an internal CA). Empty: system trust.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_legacy_hosts(cls, data: Any) -> Any:
+        """Old documents' host overrides are dropped: hosts are server configuration, not block data."""
+        if isinstance(data, dict) and any(k in data for k in LEGACY_HOST_FIELDS):
+            data = {k: v for k, v in data.items() if k not in LEGACY_HOST_FIELDS}
+        return data
+
     @field_validator("tenant_id")
     @classmethod
     def _tenant_is_guid(cls, value: str) -> str:
@@ -182,10 +188,13 @@ class M365Tenant(Block):
         return tenant_block_name(self.primary_domain)
 
     def endpoints(self) -> CloudEndpoints:
-        """Cloud hosts for this tenant, with any overrides applied."""
-        return endpoints_for(
-            self.cloud, login_url=self.login_url, graph_url=self.graph_url, exchange_url=self.exchange_url
-        )
+        """Where this tenant's requests go: its cloud's hosts, or the server's sandbox (:func:`server_endpoints`)."""
+        return server_endpoints(self.cloud)
+
+    @property
+    def ca_file(self) -> str | None:
+        """The CA file clients trust (read-only: the server's sandbox CA, see :func:`server_ca_file`)."""
+        return server_ca_file()
 
     def _app_for(self, tier: Tier) -> M365App:
         if tier == "advanced":
@@ -197,7 +206,7 @@ class M365Tenant(Block):
     def graph_client(self, tier: Tier = "basic", **kwargs: object) -> GraphClient:
         """A Graph client acting with the app of the given tier, for this tenant only."""
         return build_graph_client(
-            self.tenant_id, self._app_for(tier).credential(), self.endpoints(), ca_file=self.ca_file, **kwargs
+            self.tenant_id, self._app_for(tier).credential(), self.endpoints(), ca_file=server_ca_file(), **kwargs
         )
 
     def ews_settings(self) -> EwsSettings | None:
@@ -206,13 +215,40 @@ class M365Tenant(Block):
             return None
         return EwsSettings(url=self.ews_url, username=self.ews_username or "",
                            password=self.ews_password or SecretStr(""), auth_type=self.ews_auth_type,
-                           verify_tls=self.ews_verify_tls, ca_pem=self.ews_ca_pem, ca_file=self.ca_file)
+                           verify_tls=self.ews_verify_tls, ca_pem=self.ews_ca_pem,
+                           ca_file=server_ca_file(for_url=self.ews_url))
 
     def exchange_client(self, tier: Tier = "basic", **kwargs: object) -> ExchangeClient:
         """An Exchange admin API client for this tenant."""
         return build_exchange_client(
-            self.tenant_id, self._app_for(tier).credential(), self.endpoints(), ca_file=self.ca_file, **kwargs
+            self.tenant_id, self._app_for(tier).credential(), self.endpoints(), ca_file=server_ca_file(), **kwargs
         )
+
+
+def server_endpoints(cloud: str) -> CloudEndpoints:
+    """Where a tenant of ``cloud`` is reached: Microsoft's hosts, or this server's sandbox tenant server.
+
+    The only source of an override is the server's settings (``MAILWARDEN_SANDBOX_URL``), never a
+    run's parameters or a block; :func:`~mailwarden.graph.endpoints_for` refuses anything but
+    https on a loopback address, so even a wrong setting cannot send a secret off the machine.
+    """
+    url = get_settings().sandbox_url or None
+    return endpoints_for(cloud, login_url=url, graph_url=url, exchange_url=url)
+
+
+def server_ca_file(*, for_url: str | None = None) -> str | None:
+    """The CA file to trust instead of the system's: ``MAILWARDEN_SANDBOX_CA_FILE`` while a sandbox is
+    configured, else None. With ``for_url``: only if that URL is on the sandbox's host and port."""
+    settings = get_settings()
+    if not settings.sandbox_url or settings.sandbox_ca_file is None:
+        return None
+    if for_url is not None:
+        try:
+            if host_key(for_url) != host_key(settings.sandbox_url):
+                return None
+        except ValueError:
+            return None
+    return str(settings.sandbox_ca_file)
 
 
 def tenant_block_name(domain: str) -> str:

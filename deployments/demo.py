@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 PREFECT_PORT = int(os.environ.get("MAILWARDEN_PREFECT_PORT", "4200"))
-CONNECTION_VARIABLE = "mailwarden-sandbox-connection"
+STALE_CONNECTION_VARIABLE = "mailwarden-sandbox-connection"  # earlier demos kept host overrides here
 SCAN_SINCE = "2000-01-01T00:00:00Z"
 REAL_MAIL_SHARE = 0.5
 DEMO_POLL_SECONDS = 2  # how often the serving process looks for runs and onboarding for consent
@@ -145,7 +145,7 @@ class Operator:
                 "tenant": domain,
                 "cloud": cloud,
                 "tier": "advanced",
-                "apps": {"connection_variable": CONNECTION_VARIABLE, "consent_poll_seconds": DEMO_POLL_SECONDS},
+                "apps": {"consent_poll_seconds": DEMO_POLL_SECONDS},
                 "readiness": {"limit_seconds": 120, "initial_delay": 1, "max_delay": 5},
             },
         )
@@ -363,13 +363,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         wait_for_prefect()
         sandbox_env, tenants = _start_sandbox(stack, data_dir, settings, args.users)
+        # The sandbox is server configuration: this process and the serving one (where every flow
+        # runs) get it through MAILWARDEN_SANDBOX_URL / MAILWARDEN_SANDBOX_CA_FILE, never a parameter.
+        stack.enter_context(sandbox_env.server_settings())
         _start_callback(stack, settings)
-        _save_connection(sandbox_env)
+        _save_apps(sandbox_env)
         _forget_stale_connections([block.block_name for block, _ in tenants])
         say("serving every deployment (log: .data/logs/serve.log)")
         stack.enter_context(
             background([sys.executable, "-m", "deployments.serve", "--demo"],
-                       {**env_vars, "PREFECT_RUNNER_POLL_FREQUENCY": str(DEMO_POLL_SECONDS)}, logs / "serve.log")
+                       {**env_vars, **sandbox_env.settings_env(),
+                        "PREFECT_RUNNER_POLL_FREQUENCY": str(DEMO_POLL_SECONDS)}, logs / "serve.log")
         )
         from deployments.catalog import CATALOG
 
@@ -447,13 +451,13 @@ def _forget_stale_connections(block_names: list[str]) -> None:
             say(f"removed the earlier demo's connection of {name}")
 
 
-def _save_connection(env: Any) -> None:
-    """The app blocks and the sandbox's host overrides, where onboarding looks for them."""
+def _save_apps(env: Any) -> None:
+    """The app blocks, where onboarding looks for them (the hosts are the serving process's settings)."""
     from prefect.variables import Variable
 
     env.basic_app.save("mailwarden-basic", overwrite=True)
     env.advanced_app.save("mailwarden-advanced", overwrite=True)
-    Variable.set(CONNECTION_VARIABLE, env.overrides(), overwrite=True)
+    Variable.unset(STALE_CONNECTION_VARIABLE)  # an earlier demo's host overrides: nothing reads them now
 
 
 if __name__ == "__main__":

@@ -1,15 +1,19 @@
 """The sandbox tenant wired to mailwarden's blocks, for the demo and the flow tests.
 
 It starts the sandbox's TLS server, registers mailwarden's two app registrations in it (basic
-and advanced tier) with fresh random secrets, and hands out ``M365Tenant`` blocks that point at
-the sandbox instead of Microsoft's hosts.
+and advanced tier) with fresh random secrets, and hands out ``M365Tenant`` blocks for its
+tenants. The blocks hold no hosts: :meth:`EmbeddedSandbox.server_settings` points the process's
+server settings (``MAILWARDEN_SANDBOX_URL``, ``MAILWARDEN_SANDBOX_CA_FILE``) at the sandbox, and
+:meth:`EmbeddedSandbox.settings_env` gives the same variables to processes started from here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -104,14 +108,28 @@ class EmbeddedSandbox:
         assert self.server is not None, "start() the sandbox first"
         return str(self.server.ca_file)
 
-    def overrides(self) -> dict[str, Any]:
-        """URL overrides and CA file that point a tenant block at this sandbox."""
-        return {
-            "login_url": self.url,
-            "graph_url": self.url,
-            "exchange_url": self.url,
-            "ca_file": self.ca_file,
-        }
+    def settings_env(self) -> dict[str, str]:
+        """The server settings (environment variables) that send every tenant's traffic to this sandbox."""
+        return {"MAILWARDEN_SANDBOX_URL": self.url, "MAILWARDEN_SANDBOX_CA_FILE": self.ca_file}
+
+    @contextlib.contextmanager
+    def server_settings(self) -> Iterator[dict[str, str]]:
+        """Point this process's settings at the sandbox (``get_settings()`` re-read); restored on exit."""
+        from mailwarden.settings import get_settings
+
+        wanted = self.settings_env()
+        before = {name: os.environ.get(name) for name in wanted}
+        os.environ.update(wanted)
+        get_settings.cache_clear()
+        try:
+            yield wanted
+        finally:
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            get_settings.cache_clear()
 
     def add_tenant(
         self,
@@ -134,7 +152,7 @@ class EmbeddedSandbox:
         return block, state
 
     def tenant_block(self, tenant_id: str, domain: str, cloud: str, *, advanced: bool) -> M365Tenant:
-        """An ``M365Tenant`` block for a tenant of this sandbox."""
+        """An ``M365Tenant`` block for a tenant of this sandbox (reached through :meth:`server_settings`)."""
         return M365Tenant(
             tenant_id=tenant_id,
             primary_domain=domain,
@@ -142,7 +160,6 @@ class EmbeddedSandbox:
             app=self.basic_app,
             advanced_app=self.advanced_app if advanced else None,
             consent_state="granted",
-            **self.overrides(),
         )
 
 

@@ -2,7 +2,9 @@
 
 Onboarding steps (each a task in ``tasks/onboarding.py`` with its own retries):
 
-1. validate the parameters (before any I/O), load the app blocks and connection settings;
+1. validate the parameters (before any I/O; unknown fields are refused), load the app blocks;
+   the hosts are Microsoft's for the cloud, or the server's sandbox (``MAILWARDEN_SANDBOX_URL``),
+   never a parameter (``tasks/onboarding.py``);
 2. per app the tier needs (basic; advanced adds a second app): build the admin-consent URL with a
    fresh ``state``, record the request (state hash, run id, expiry), show the URL as a Markdown
    artifact ``consent-url-<tenant>`` (``...-advanced`` for the second app) and in the logs;
@@ -39,7 +41,7 @@ from prefect import flow, get_run_logger
 from prefect.exceptions import FlowPauseTimeout, NotPausedError
 from prefect.flow_runs import pause_flow_run, resume_flow_run
 from prefect.input import RunInput
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import make_url
 
 from blocks.m365 import M365App, M365Tenant
@@ -47,13 +49,11 @@ from mailwarden.onboarding import Tier, check_same_tenant, is_guid, normalize_te
 from tasks.common import current_flow_run_id, load_tenant
 from tasks.notify import notify_task
 from tasks.onboarding import (
-    ConnectionSettings,
     check_readiness,
     discover_tenant,
     find_connected_tenant,
     forget_tenant,
     load_apps,
-    load_connection,
     mail_admin,
     record_tenant,
     save_tenant_block,
@@ -86,13 +86,21 @@ class ConsentResult(RunInput):
 class ReadinessOptions(BaseModel):
     """How long and how often to check that consent has propagated."""
 
+    model_config = ConfigDict(extra="forbid")
+
     limit_seconds: float = Field(default=300, gt=0, title="Limit (s)", description="Give up after this long.")
     initial_delay: float = Field(default=2, gt=0, title="First wait (s)", description="Backoff starts here.")
     max_delay: float = Field(default=30, gt=0, title="Longest wait (s)", description="Backoff cap.")
 
 
 class AppSources(BaseModel):
-    """Where onboarding finds the app registrations and the hosts to talk to."""
+    """Where onboarding finds the app registrations (hosts are server configuration, not parameters).
+
+    Unknown fields are refused, so a leftover or forged ``connection`` gives a clear validation error
+    instead of being dropped silently.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     basic_app_block: str = Field(
         default="mailwarden-basic",
@@ -103,14 +111,6 @@ class AppSources(BaseModel):
         default="mailwarden-advanced",
         title="Advanced app block",
         description="Saved M365App block of the advanced app.",
-    )
-    connection_variable: str | None = Field(
-        default=None,
-        title="Connection variable",
-        description="Prefect variable: a JSON object of login_url, graph_url, exchange_url, ca_file.",
-    )
-    connection: ConnectionSettings | None = Field(
-        default=None, title="Connection overrides", description="Inline overrides; win over the variable's."
     )
     redirect_uri: str | None = Field(
         default=None, title="Redirect URI", description="Callback URL; default: the app block's redirect URI."
@@ -253,7 +253,7 @@ def onboard_tenant(
         store_url_secret: name of a Secret block holding the store URL (with its password).
         consent_timeout_minutes: how long each consent link stays valid and the run waits.
         readiness: how long and how often to check that consent has propagated.
-        apps: where the app registrations, hosts and redirect URI come from.
+        apps: where the app registrations and the redirect URI come from.
     """
     log = get_run_logger()
     readiness = readiness or ReadinessOptions()
@@ -266,14 +266,13 @@ def onboard_tenant(
     if admin_email is not None and "@" not in admin_email:
         raise ValueError("admin_email must be a mail address")
     own_store = _resolve_store_url(_check_store_url(store_url), store_url_secret)
-    connection = load_connection(apps.connection_variable, apps.connection)
 
     basic_app, advanced_app = load_apps(tier, apps.basic_app_block, apps.advanced_app_block)
     existing = find_connected_tenant(ref)
     plan = plan_consents(tier, existing, update)
     tenant_id = existing.tenant_id if existing is not None else (ref if is_guid(ref) else None)
     if tenant_id is None:  # know which tenant to expect before trusting a consent callback
-        tenant_id = discover_tenant(ref, cloud, connection)
+        tenant_id = discover_tenant(ref, cloud)
     if not plan:
         log.info("%s is already connected at the %s tier: re-checking readiness only", ref, tier)
     for step in plan:
@@ -284,7 +283,6 @@ def onboard_tenant(
             step.value,
             app,
             cloud,
-            connection,
             apps.redirect_uri or app.redirect_uri,
             consent_timeout_minutes,
         )
@@ -302,7 +300,6 @@ def onboard_tenant(
         cloud,
         basic_app,
         effective_advanced,
-        connection,
         limit_seconds=readiness.limit_seconds,
         initial_delay=readiness.initial_delay,
         max_delay=readiness.max_delay,
@@ -316,7 +313,6 @@ def onboard_tenant(
         cloud,
         basic_app,
         effective_advanced,
-        connection,
         own_store,
     )
     record_tenant(block_name)

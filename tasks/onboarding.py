@@ -4,10 +4,11 @@ Where onboarding gets its credentials and hosts:
 
 * the app registrations come from saved ``M365App`` blocks, by name (defaults
   ``mailwarden-basic`` and ``mailwarden-advanced``); their ``redirect_uri`` is the callback;
-* the hosts are Microsoft's for the chosen cloud, unless a :class:`ConnectionSettings` says
-  otherwise: given inline as a flow parameter, or saved once as a Prefect Variable holding a
-  JSON object (e.g. ``mailwarden_connection`` = ``{"login_url": ..., "graph_url": ...,
-  "exchange_url": ..., "ca_file": ...}`` for the sandbox). Inline fields win over the variable's.
+* the hosts are Microsoft's for the chosen cloud, or the sandbox tenant server named by this
+  server's settings (``MAILWARDEN_SANDBOX_URL``/``MAILWARDEN_SANDBOX_CA_FILE``, loopback https
+  only; :func:`blocks.m365.server_endpoints`). No parameter, Prefect Variable or block field can
+  move them: whoever could would receive the shared app's client id and secret with the first
+  token request.
 
 Secrets stay in the app blocks; nothing here logs or returns them.
 """
@@ -22,9 +23,9 @@ from typing import Any, cast
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import SecretStr
 
-from blocks.m365 import M365App, M365Tenant, tenant_block_name
+from blocks.m365 import M365App, M365Tenant, server_ca_file, server_endpoints, tenant_block_name
 from mailwarden.onboarding import (
     NotReady,
     ReadinessReport,
@@ -45,50 +46,9 @@ readiness_sleep: Callable[[float], None] = time.sleep
 readiness_clock: Callable[[], float] = time.monotonic
 
 
-class ConnectionSettings(BaseModel):
-    """Host overrides and trust for non-Microsoft hosts (the sandbox); empty: Microsoft's hosts."""
-
-    login_url: str | None = Field(default=None, title="Login URL", description="Identity host override.")
-    graph_url: str | None = Field(default=None, title="Graph URL", description="Graph host override.")
-    exchange_url: str | None = Field(
-        default=None, title="Exchange URL", description="Exchange admin API host override."
-    )
-    ca_file: str | None = Field(
-        default=None, title="CA file", description="PEM bundle to trust for those hosts."
-    )
-
-    def merged_over(self, base: ConnectionSettings) -> ConnectionSettings:
-        """These settings, with unset fields taken from ``base``."""
-        data = base.model_dump()
-        data.update({k: v for k, v in self.model_dump().items() if v})
-        return ConnectionSettings(**data)
-
-
-def load_connection(variable_name: str | None, inline: ConnectionSettings | None) -> ConnectionSettings:
-    """Connection settings: a Prefect Variable (a JSON object, if named) overlaid with inline fields."""
-    base = ConnectionSettings()
-    if variable_name:
-        from prefect.variables import Variable
-
-        value = Variable.get(variable_name, default=None)
-        if value is None:
-            raise ValueError(f"no Prefect variable named {variable_name!r} with connection settings")
-        if not isinstance(value, dict):
-            raise ValueError(f"variable {variable_name!r} must hold a JSON object of connection settings")
-        base = ConnectionSettings(**value)
-    return (inline or ConnectionSettings()).merged_over(base)
-
-
-def endpoints(cloud: str, connection: ConnectionSettings) -> Any:
-    """``CloudEndpoints`` for the cloud with the connection's overrides."""
-    from mailwarden.graph import endpoints_for
-
-    return endpoints_for(
-        cloud,
-        login_url=connection.login_url,
-        graph_url=connection.graph_url,
-        exchange_url=connection.exchange_url,
-    )
+def endpoints(cloud: str) -> Any:
+    """``CloudEndpoints`` for the cloud: Microsoft's hosts, or the server's sandbox."""
+    return server_endpoints(cloud)
 
 
 @task(name="load-apps", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
@@ -107,11 +67,11 @@ def load_apps(tier: str, basic_block: str, advanced_block: str) -> tuple[M365App
 
 
 @task(name="discover-tenant", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def discover_tenant(ref: str, cloud: str, connection: ConnectionSettings) -> str:
+def discover_tenant(ref: str, cloud: str) -> str:
     """The tenant id that owns the domain the operator typed (public OpenID discovery, no credentials)."""
     from mailwarden.onboarding import discover_tenant_id
 
-    return discover_tenant_id(ref, endpoints(cloud, connection).login_url, verify=connection.ca_file or True)
+    return discover_tenant_id(ref, endpoints(cloud).login_url, verify=server_ca_file() or True)
 
 
 @task(name="find-connected-tenant", cache_policy=NO_CACHE)
@@ -136,14 +96,13 @@ def start_consent(
     tier: str,
     app: M365App,
     cloud: str,
-    connection: ConnectionSettings,
     redirect_uri: str,
     valid_minutes: float,
 ) -> str:
     """Create a consent URL with a fresh state, remember its hash, and show it to the operator."""
     log = get_run_logger()
     link = new_consent_link(
-        endpoints(cloud, connection),
+        endpoints(cloud),
         tenant_ref,
         app.client_id,
         redirect_uri,
@@ -188,7 +147,6 @@ def check_readiness(
     cloud: str,
     basic_app: M365App,
     advanced_app: M365App | None,
-    connection: ConnectionSettings,
     *,
     limit_seconds: float,
     initial_delay: float,
@@ -199,8 +157,8 @@ def check_readiness(
     from mailwarden.graph import TokenProvider, build_exchange_client, build_graph_client
 
     log = get_run_logger()
-    eps = endpoints(cloud, connection)
-    ca = connection.ca_file
+    eps = endpoints(cloud)
+    ca = server_ca_file()
     graph = build_graph_client(tenant_id, basic_app.credential(), eps, ca_file=ca)
     exchange = build_exchange_client(tenant_id, basic_app.credential(), eps, ca_file=ca)
     checks = basic_checks(graph, exchange, supports_message_rules=eps.supports_message_rules, cloud=cloud)
@@ -256,7 +214,6 @@ def save_tenant_block(
     cloud: str,
     basic_app: M365App,
     advanced_app: M365App | None,
-    connection: ConnectionSettings,
     store_url: str | None,
 ) -> str:
     """Create the tenant's block, or update it in place (same document, history kept)."""
@@ -269,10 +226,6 @@ def save_tenant_block(
         "advanced_app": advanced_app or (existing.advanced_app if existing is not None else None),
         "consent_state": "granted",
         "consented_at": now,
-        "login_url": connection.login_url,
-        "graph_url": connection.graph_url,
-        "exchange_url": connection.exchange_url,
-        "ca_file": connection.ca_file,
     }
     if store_url:
         fields["store_url"] = SecretStr(store_url)

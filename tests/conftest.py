@@ -97,12 +97,18 @@ def prefect_harness(session_data_dir: Path) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def embedded(session_data_dir: Path) -> Iterator[Any]:
-    """The sandbox tenant server with mailwarden's apps registered, started once."""
+    """The sandbox tenant server with mailwarden's apps registered, started once.
+
+    While it runs it is this process's configured sandbox (``MAILWARDEN_SANDBOX_URL`` and
+    ``MAILWARDEN_SANDBOX_CA_FILE``), as the demo's serving process has it: tenant blocks hold no
+    hosts, so that is how every client of the tests reaches it.
+    """
     from deployments.embedded import EmbeddedSandbox
 
     env = EmbeddedSandbox(session_data_dir, port=0, profile="fast").start()
     try:
-        yield env
+        with env.server_settings():
+            yield env
     finally:
         env.stop()
 

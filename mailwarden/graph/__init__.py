@@ -24,7 +24,14 @@ from mailwarden.graph._auth import (
 )
 from mailwarden.graph._batch import MAX_BATCH, BatchRequest, BatchResponse
 from mailwarden.graph._client import DeltaIterator, DeltaPage, GraphClient
-from mailwarden.graph._clouds import Cloud, CloudEndpoints, endpoints_for
+from mailwarden.graph._clouds import (
+    Cloud,
+    CloudEndpoints,
+    check_override_url,
+    endpoints_for,
+    host_key,
+    is_loopback_host,
+)
 from mailwarden.graph._errors import (
     AuthenticationError,
     ConsentMissing,
@@ -72,8 +79,11 @@ __all__ = [
     "TokenProvider",
     "build_exchange_client",
     "build_graph_client",
+    "check_override_url",
     "consent_missing_from",
     "endpoints_for",
+    "host_key",
+    "is_loopback_host",
     "validate_client_id",
     "validate_tenant_ref",
 ]

@@ -1,14 +1,21 @@
-"""National clouds: where msal, Graph and the Exchange admin API live for a tenant."""
+"""National clouds: where msal, Graph and the Exchange admin API live for a tenant.
+
+Microsoft's hosts are pinned per cloud. An override (the sandbox tenant server) moves where
+requests go, never the token audience, and only to ``https`` on this machine's loopback
+(127.0.0.0/8, ``::1``, ``localhost``) with no user info, query or fragment: whoever can choose
+an override can otherwise collect the app's client secret at the identity host. Callers take
+overrides from server-side settings only, never from a run's parameters or a saved block.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-__all__ = ["Cloud", "CloudEndpoints", "endpoints_for", "host_key"]
+__all__ = ["Cloud", "CloudEndpoints", "check_override_url", "endpoints_for", "host_key", "is_loopback_host"]
 
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
@@ -66,21 +73,46 @@ def host_key(url: str) -> str:
     return f"{host}:{port}"
 
 
-def _check_url(name: str, url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a URL's hostname, without brackets) names this machine's loopback."""
+    host = host.lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_override_url(name: str, url: str) -> str:
+    """``url`` without a trailing slash, if it may replace a Microsoft host; ``ValueError`` naming why not.
+
+    Allowed: ``https://<loopback>[:port][/path]``. Refused: any other scheme, any other host,
+    user info, a query or a fragment, a bad port.
+    """
+    if not isinstance(url, str):
+        raise ValueError(f"{name} must be a URL string, got {type(url).__name__}")
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() != "https" or not parts.hostname:
         raise ValueError(f"{name} must be an absolute https URL, got {url!r}")
-    if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-        raise ValueError(f"{name} must use https (plain http only for loopback), got {url!r}")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError(f"{name} must not carry a query, fragment or user info, got {url!r}")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError(f"{name} must not carry user info, got a URL with some")
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        raise ValueError(f"{name} must not carry a query or a fragment, got {url!r}")
+    if not is_loopback_host(parts.hostname):
+        raise ValueError(
+            f"{name} may only point at a loopback address (127.0.0.0/8, ::1, localhost), got {parts.hostname!r}"
+        )
     host_key(url)  # validates the port
-    return url.rstrip("/")
+    return url.strip().rstrip("/")
 
 
 def endpoints_for(cloud: Cloud | str, *, login_url: str | None = None, graph_url: str | None = None,
                   exchange_url: str | None = None) -> CloudEndpoints:
-    """Endpoints of ``cloud``; an override changes where requests go, never the token audience."""
+    """Endpoints of ``cloud``; an override changes where requests go, never the token audience.
+
+    Each override must be https on loopback (:func:`check_override_url`), else ``ValueError``.
+    """
     try:
         c = Cloud(cloud.lower() if isinstance(cloud, str) else cloud)
     except ValueError:
@@ -89,9 +121,9 @@ def endpoints_for(cloud: Cloud | str, *, login_url: str | None = None, graph_url
     login, graph, exchange = _TABLE[c]
     return CloudEndpoints(
         cloud=c,
-        login_url=_check_url("login_url", login_url or login),
-        graph_url=_check_url("graph_url", graph_url or graph),
-        exchange_url=_check_url("exchange_url", exchange_url or exchange),
+        login_url=login if login_url is None else check_override_url("login_url", login_url),
+        graph_url=graph if graph_url is None else check_override_url("graph_url", graph_url),
+        exchange_url=exchange if exchange_url is None else check_override_url("exchange_url", exchange_url),
         graph_resource=graph,
         exchange_resource=exchange,
         supports_message_rules=c is not Cloud.CHINA,

@@ -142,7 +142,6 @@ def params(
     **kw: Any,
 ) -> dict[str, Any]:
     from flows.onboarding import AppSources, ReadinessOptions
-    from tasks.onboarding import ConnectionSettings
 
     kw.setdefault("readiness", ReadinessOptions(limit_seconds=30, initial_delay=0.5, max_delay=2))
     kw.setdefault("consent_timeout_minutes", 2)
@@ -153,7 +152,6 @@ def params(
         "apps": AppSources(
             basic_app_block=blocks["basic"],
             advanced_app_block=blocks["advanced"],
-            connection=ConnectionSettings(**embedded.overrides()),
             first_sync_deployment="reconcile-licenses/not-deployed-in-tests",
             consent_poll_seconds=1,
         ),
@@ -234,7 +232,8 @@ def test_browser_path_connects_a_tenant_and_keeps_the_secret_out_of_everything(
 
     block = M365Tenant.load(result["block_name"])
     assert block.tenant_id == tenant.id and block.advanced_app is None and block.consent_state == "granted"
-    assert block.graph_url == embedded.url and block.ca_file == embedded.ca_file
+    assert block.endpoints().graph_url == block.endpoints().login_url == embedded.url  # the server's sandbox
+    assert block.ca_file == embedded.ca_file
     with store_for(None).session() as s:
         row = get_tenant(s, tenant.id)
         assert row is not None and row.consent_state == "ready" and row.block_name == result["block_name"]

@@ -33,7 +33,8 @@ def embedded(session_data_dir: Any) -> Any:
 
     env = Embedded(session_data_dir / "reconciliation", port=0, profile="fast").start()
     try:
-        yield env
+        with env.server_settings():  # this module's sandbox is the configured one while it runs
+            yield env
     finally:
         env.stop()
 

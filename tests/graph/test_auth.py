@@ -251,7 +251,7 @@ def real_msal_provider(idp: FakeIdp, secret: str = SECRET) -> TokenProvider:
 
 
 def test_real_msal_caches_per_resource_and_force_refresh_gets_a_new_token() -> None:
-    idp = FakeIdp("https://login.sandbox.test")
+    idp = FakeIdp("https://localhost:9444")
     provider = real_msal_provider(idp)
     graph = provider.token("https://graph.microsoft.com")
     assert provider.token("https://graph.microsoft.com") == graph  # from msal's cache
@@ -262,7 +262,7 @@ def test_real_msal_caches_per_resource_and_force_refresh_gets_a_new_token() -> N
 
 
 def test_real_msal_wrong_secret_is_an_authentication_error_without_the_secret() -> None:
-    idp = FakeIdp("https://login.sandbox.test")
+    idp = FakeIdp("https://localhost:9444")
     with pytest.raises(AuthenticationError) as info:
         real_msal_provider(idp, secret="wrong").token("https://graph.microsoft.com")
     assert info.value.code == "invalid_client" and "AADSTS7000215" in str(info.value)

@@ -1,4 +1,4 @@
-"""Cloud endpoint table, overrides, and the host allow-list each client enforces."""
+"""Cloud endpoint table, overrides (https on loopback only), and the host allow-list each client enforces."""
 
 from __future__ import annotations
 
@@ -68,11 +68,34 @@ def test_unknown_cloud_is_a_value_error() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://x.example", "http://graph.example.com", "https://h/?q=1", "not a url"]
+    ("url", "why"),
+    [
+        ("ftp://x.example", "https"),
+        ("http://graph.example.com", "https"),
+        ("http://127.0.0.1:8443", "https"),
+        ("not a url", "https"),
+        ("", "https"),
+        ("https://graph.elsewhere.example", "loopback"),
+        ("https://192.168.1.10:8443", "loopback"),
+        ("https://localhost.elsewhere.example", "loopback"),
+        ("https://127.0.0.1/?q=1", "query"),
+        ("https://127.0.0.1/#top", "fragment"),
+        ("https://me:pw@127.0.0.1", "user info"),
+        ("https://127.0.0.1:0x50", "port"),
+    ],
 )
-def test_bad_override_url_is_a_value_error(url) -> None:
-    with pytest.raises(ValueError):
-        endpoints_for("global", graph_url=url)
+def test_an_override_must_be_https_on_loopback(url, why) -> None:
+    """Only the sandbox on this machine may stand in for Microsoft: the error says what is wrong."""
+    for field in ("login_url", "graph_url", "exchange_url"):
+        with pytest.raises(ValueError, match=why):
+            endpoints_for("global", **{field: url})
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.10.20.30", "[::1]", "localhost", "LocalHost"])
+def test_every_loopback_address_may_stand_in(host) -> None:
+    ep = endpoints_for("global", login_url=f"https://{host}:8443", graph_url=f"https://{host}:8443")
+    assert ep.login_url == ep.graph_url == f"https://{host}:8443"
+    assert ep.exchange_url == "https://outlook.office365.com"  # not overridden: Microsoft's
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from .test_auth import CLIENT_ID, FakeIdp
 
 @pytest.fixture
 def idp(monkeypatch: pytest.MonkeyPatch) -> FakeIdp:
-    fake = FakeIdp("https://login.sandbox.test")
+    fake = FakeIdp("https://localhost:9444")
     monkeypatch.setattr(TokenProvider, "_http_client", lambda self: fake)
     return fake
 

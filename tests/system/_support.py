@@ -286,16 +286,17 @@ class Chaos:
 
 def onboard_params(domain: str, blocks: dict[str, str], embedded: Any, *, tier: str = "basic",
                    notify_target: str | None = None) -> dict[str, Any]:
-    """Parameters of ``onboard-tenant`` for a sandbox tenant, with fast consent polling."""
+    """Parameters of ``onboard-tenant`` for a sandbox tenant, with fast consent polling.
+
+    No hosts among them: the ``embedded`` fixture makes the sandbox this process's configured one.
+    """
     from flows.onboarding import AppSources, ReadinessOptions
-    from tasks.onboarding import ConnectionSettings
 
     return {"tenant": domain, "cloud": "global", "tier": tier, "notify_target": notify_target,
             "consent_timeout_minutes": 2,
             "readiness": ReadinessOptions(limit_seconds=30, initial_delay=0.5, max_delay=2),
             "apps": AppSources(basic_app_block=blocks["basic"], advanced_app_block=blocks["advanced"],
-                               connection=ConnectionSettings(**embedded.overrides()), first_sync_deployment=None,
-                               consent_poll_seconds=1)}
+                               first_sync_deployment=None, consent_poll_seconds=1)}
 
 
 def consent_url(domain: str, tier: str, thread: threading.Thread, seen: set[str] | None = None,

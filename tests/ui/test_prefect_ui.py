@@ -45,7 +45,6 @@ DEMO_READY = "serving until Ctrl-C"
 DEMO_TIMEOUT_S = 1200  # the demo under a loaded CI machine
 UI_TIMEOUT_MS = 30_000
 RUN_TIMEOUT_S = 120
-CONNECTION_VARIABLE = "mailwarden-sandbox-connection"
 
 
 @dataclass
@@ -164,11 +163,10 @@ def waiting(demo: Demo, client: Any) -> Iterator[dict[str, Any]]:
     runs = {
         "onboarding": start_run(client, "onboard-tenant", {
             "tenant": tenant, "tier": "advanced", "update": True, "consent_timeout_minutes": 10,
-            "apps": {"connection_variable": CONNECTION_VARIABLE},
         }),
         "playbook": start_run(client, "takeover-response", {
             "tenant": triggered[0].parameters["tenant"], "user": triggered[0].parameters["user"],
-            "mode": "ask", "approval_timeout": 600, "demo_auto_approve": False,
+            "mode": "ask", "approval_timeout": 600,
         }),
     }
     try:
