@@ -184,7 +184,10 @@ class M365Tenant(Block):
 
     @property
     def block_name(self) -> str:
-        """The name this tenant's block is saved under."""
+        """The name this tenant's block is saved under (a loaded block: the document's own name)."""
+        saved = getattr(self, "_block_document_name", None)
+        if saved and not getattr(self, "_is_anonymous", False):
+            return str(saved)
         return tenant_block_name(self.primary_domain)
 
     def endpoints(self) -> CloudEndpoints:
@@ -252,5 +255,15 @@ def server_ca_file(*, for_url: str | None = None) -> str | None:
 
 
 def tenant_block_name(domain: str) -> str:
-    """Block document names allow lower-case letters, digits and dashes."""
-    return re.sub(r"[^a-z0-9-]+", "-", domain.lower()).strip("-")
+    """The block document name of the tenant whose primary domain is ``domain``: one name per domain.
+
+    Readable and injective: ``-`` becomes ``--`` and ``.`` becomes ``-`` (``foo-bar.com`` ->
+    ``foo--bar-com``, ``foo.bar.com`` -> ``foo-bar-com``). DNS labels never start or end with a
+    hyphen, so a lone ``-`` always stands for a dot and a name spells exactly one domain. A value
+    without a dot is a block name (or a tenant GUID) already: it is only lower-cased, so flows can
+    take a block name or a domain. Block document names allow lower-case letters, digits and dashes.
+    """
+    value = domain.strip().lower()
+    if "." in value:
+        value = value.rstrip(".").replace("-", "--").replace(".", "-")
+    return re.sub(r"[^a-z0-9-]+", "-", value).strip("-")

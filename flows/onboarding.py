@@ -13,7 +13,8 @@ Onboarding steps (each a task in ``tasks/onboarding.py`` with its own retries):
    the timeout fails it with a message saying how to try again;
 4. poll readiness (a read-only call per capability, with backoff, up to a limit) and publish a
    ``readiness-<tenant>`` table artifact; past the limit the run fails naming what is missing;
-5. save the tenant's ``M365Tenant`` block (updated in place when it exists) and register the
+5. save the tenant's ``M365Tenant`` block (updated in place when it exists; a block name that
+   holds another tenant's block fails the run and is left alone) and register the
    tenant in the store; add its schedules (``tasks/schedules.py``); notify; optionally mail the
    admin; start the first directory sync. Offboarding removes the schedules.
 

@@ -10,6 +10,9 @@ Where onboarding gets its credentials and hosts:
   move them: whoever could would receive the shared app's client id and secret with the first
   token request.
 
+Each tenant's block has a name of its own (:func:`blocks.m365.tenant_block_name`); saving never
+takes a name that holds another tenant's block (:class:`BlockNameTaken`).
+
 Secrets stay in the app blocks; nothing here logs or returns them.
 """
 
@@ -51,6 +54,20 @@ def endpoints(cloud: str) -> Any:
     return server_endpoints(cloud)
 
 
+class BlockNameTaken(ValueError):
+    """The tenant's block name already holds another tenant's block (never overwritten)."""
+
+
+def _never_retry_a_taken_name(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except BlockNameTaken:
+        return False
+    except Exception:  # noqa: BLE001 - any other failure keeps the task's retries
+        return True
+    return True
+
+
 @task(name="load-apps", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def load_apps(tier: str, basic_block: str, advanced_block: str) -> tuple[M365App, M365App | None]:
     """The saved app registrations the tier needs."""
@@ -76,17 +93,28 @@ def discover_tenant(ref: str, cloud: str) -> str:
 
 @task(name="find-connected-tenant", cache_policy=NO_CACHE)
 def find_connected_tenant(tenant_ref: str) -> M365Tenant | None:
-    """The tenant's saved block if it is already connected (by domain, or by id via the store)."""
-    names = [tenant_block_name(tenant_ref)]
+    """The tenant's saved block if it is already connected (by domain, or by id via the store).
+
+    The store row names the block of a tenant connected earlier (whatever naming it had then);
+    otherwise the block named after the domain. A block is taken only if it is this tenant's:
+    the store row's tenant id, or the domain (or id) asked for -- a name shared with another
+    tenant's block is never mistaken for this one.
+    """
+    ref = tenant_ref.strip().lower()
+    candidates: list[tuple[str, Callable[[M365Tenant], bool]]] = []
     with store_for(None).session() as session:
-        row = get_tenant(session, tenant_ref)
+        row = get_tenant(session, ref)
         if row is not None and row.block_name and row.offboarded_at is None:
-            names.insert(0, row.block_name)
-    for name in names:
+            row_id = row.id.lower()
+            candidates.append((row.block_name, lambda b: b.tenant_id == row_id))
+    candidates.append((tenant_block_name(ref), lambda b: ref in (b.primary_domain, b.tenant_id)))
+    for name, is_this_tenant in candidates:
         try:
-            return cast(M365Tenant, M365Tenant.load(name))
+            block = cast(M365Tenant, M365Tenant.load(name))
         except ValueError:
             continue
+        if is_this_tenant(block):
+            return block
     return None
 
 
@@ -206,7 +234,21 @@ def check_readiness(
     }
 
 
-@task(name="save-tenant-block", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def block_holder(name: str) -> str | None:
+    """The tenant id held by the tenant block named ``name`` ("" if it names none), None if no such block."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            document = client.read_block_document_by_name(name, block_type_slug="m365-tenant", include_secrets=False)
+        except ObjectNotFound:
+            return None
+    return str(document.data.get("tenant_id") or "").lower()
+
+
+@task(name="save-tenant-block", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2,
+      retry_condition_fn=_never_retry_a_taken_name)
 def save_tenant_block(
     existing: M365Tenant | None,
     tenant_id: str,
@@ -216,7 +258,12 @@ def save_tenant_block(
     advanced_app: M365App | None,
     store_url: str | None,
 ) -> str:
-    """Create the tenant's block, or update it in place (same document, history kept)."""
+    """Create the tenant's block, or update it in place (same document, history kept).
+
+    A name that holds another tenant's block is never overwritten: :class:`BlockNameTaken`, and
+    nothing is written. A new block is created with ``overwrite=False``, so a block that appears
+    under the name meanwhile is not replaced either.
+    """
     now = datetime.now(UTC)
     fields: dict[str, Any] = {
         "tenant_id": tenant_id,
@@ -233,7 +280,13 @@ def save_tenant_block(
         fields["store_url"] = existing.store_url
     name = existing.block_name if existing is not None else tenant_block_name(domain)
     block = M365Tenant(**fields)
-    block.save(name, overwrite=True)
+    holder = block_holder(name)
+    if holder is not None and holder != block.tenant_id:
+        raise BlockNameTaken(
+            f"the block name {name!r} already holds another tenant ({holder}): not overwriting it. "
+            f"Tenant {block.tenant_id} ({domain}) was not saved; rename or offboard the other tenant's block first"
+        )
+    block.save(name, overwrite=holder is not None)
     get_run_logger().info("saved tenant block %s (%s, %s cloud, %s tier)", name, domain, cloud, block.tier)
     return name
 
