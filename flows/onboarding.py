@@ -146,16 +146,22 @@ def plan_consents(tier: str, existing: M365Tenant | None, update: bool) -> list[
     return [t for t in wanted if t not in have]
 
 
+_PASSWORD_KEYS = ("password", "passwd", "pwd")
+
+
 def _check_store_url(store_url: str | None) -> str | None:
+    """``store_url`` if it carries no password (in the user info or the query string); never echoed."""
     if not store_url:
         return None
     try:
         url = make_url(store_url)
     except Exception:  # noqa: BLE001 - sqlalchemy raises ArgumentError and ValueError
         raise ValueError("store_url is not a database URL") from None
-    if url.password:
+    in_query = any(key.lower().endswith(_PASSWORD_KEYS) for key in url.query)
+    if url.password or in_query:
         raise ValueError(
-            "store_url must not carry a password in a flow parameter: name a Secret block in store_url_secret"
+            f"store_url must not carry a password in a flow parameter ({'query string' if in_query else 'user info'}):"
+            " name a Secret block in store_url_secret"
         )
     return store_url
 

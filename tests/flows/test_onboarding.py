@@ -428,6 +428,7 @@ def test_no_consent_within_the_timeout_fails_with_how_to_retry(
     [
         ({"tenant": "not a domain!"}, "neither a tenant GUID nor a domain"),
         ({"store_url": "postgresql://u:pw@db/x"}, "must not carry a password"),
+        ({"store_url": "postgresql://u@db/x?password=pw"}, r"must not carry a password.*query string"),
         ({"admin_email": "nobody"}, "admin_email"),
     ],
 )
