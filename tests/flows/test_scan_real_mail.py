@@ -120,17 +120,25 @@ def test_scan_of_real_mail_quarantines_the_real_phishing_at_bench_rates_and_repo
 
 
 def test_scan_without_ground_truth_has_no_evaluation_and_a_bad_one_is_reported_not_fatal(
-        tenant_factory: Any) -> None:
+        tenant_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from flows.historic_scan import historic_scan
     from flows.reconciliation import reconcile_licenses
+    from mailwarden.settings import get_settings
 
     block, _ = tenant_factory(users=10, messages_per_mailbox=4)
     block.save(block.block_name, overwrite=True)
     reconcile_licenses(tenant=block.primary_domain)
     plain = historic_scan(tenant=block.primary_domain, since=SINCE, retry_delay_seconds=0)
     assert "evaluation" not in plain
-    run = historic_scan(tenant=block.primary_domain, since=SINCE, retry_delay_seconds=0,
-                        ground_truth="no/such/truth.json", return_state=True)
+    monkeypatch.setenv("MAILWARDEN_GROUND_TRUTH_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        run = historic_scan(tenant=block.primary_domain, since=SINCE, retry_delay_seconds=0,
+                            ground_truth="no/such/truth.json", return_state=True)
+    finally:
+        monkeypatch.delenv("MAILWARDEN_GROUND_TRUTH_DIR")
+        get_settings.cache_clear()
     assert run.is_completed()
-    assert "neither 'sandbox'" in run.result()["evaluation"]["error"]
-    assert "Not evaluated: ValueError" in _summary_artifact(run.state_details.flow_run_id, block)
+    message = "could not read the ground truth file (see the server log)"
+    assert run.result()["evaluation"]["error"] == message
+    assert f"Not evaluated: {message}" in _summary_artifact(run.state_details.flow_run_id, block)
