@@ -180,6 +180,7 @@ def tour(env: Any, tenants: list[tuple[Any, Any]]) -> Operator:
     op = Operator(env)
     for block, _ in tenants:
         op.onboard(block.primary_domain, block.cloud)
+    _save_demo_policies(tenants)
     for block, _ in tenants:
         op.run("reconcile-licenses", {"tenant": block.primary_domain}, f"reconcile {block.primary_domain}")
     block, state = tenants[0]
@@ -266,6 +267,22 @@ def _plant_malicious_rule(env: Any, state: Any) -> str:
     )
     say(f"planted a malicious inbox rule in {user['userPrincipalName']}")
     return str(user["userPrincipalName"])
+
+
+def _save_demo_policies(tenants: list[tuple[Any, Any]]) -> None:
+    """The demo's operator lets the takeover playbook run every step unattended in its sandbox
+    tenants (so the planted rule is contained without anyone at the keyboard). That is the
+    operator's policy, saved as each tenant's M365 Tenant Policy block; without one every step
+    that locks a person out waits for an approval."""
+    from blocks.m365 import tenant_block_name
+    from blocks.policy import M365TenantPolicy, policy_block_name
+    from mailwarden.policy import TAKEOVER_STEPS
+
+    for block, state in tenants:
+        name = policy_block_name(tenant_block_name(block.primary_domain))
+        M365TenantPolicy(tenant_id=state.id, takeover_unattended_steps=list(TAKEOVER_STEPS)).save(  # type: ignore[arg-type]
+            name, overwrite=True)
+        say(f"policy {name}: every takeover step runs unattended in the sandbox tenant {block.primary_domain}")
 
 
 def _recall_fixture(env: Any, state: Any) -> dict[str, Any] | None:
@@ -371,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         _forget_stale_connections([block.block_name for block, _ in tenants])
         say("serving every deployment (log: .data/logs/serve.log)")
         stack.enter_context(
-            background([sys.executable, "-m", "deployments.serve", "--demo"],
+            background([sys.executable, "-m", "deployments.serve"],
                        {**env_vars, **sandbox_env.settings_env(),
                         "PREFECT_RUNNER_POLL_FREQUENCY": str(DEMO_POLL_SECONDS)}, logs / "serve.log")
         )

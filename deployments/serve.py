@@ -1,6 +1,6 @@
 """Serve every mailwarden deployment from one process (Prefect's ``serve``).
 
-    python -m deployments.serve [--demo]
+    python -m deployments.serve [--only NAME ...]
 
 Per-tenant schedules (nightly reconciliation, the 15-minute rules audit) are made for each
 connected tenant found among the saved ``M365Tenant`` blocks, with the slugs onboarding gives them
@@ -71,8 +71,6 @@ def _triggers(item: DeploymentSpec) -> list[Any] | None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--demo", action="store_true", help="(kept for compatibility: approvals follow each "
-                        "tenant's policy)")
     parser.add_argument("--only", nargs="*", help="serve only these deployments")
     args = parser.parse_args(argv)
     from prefect import serve
