@@ -16,14 +16,36 @@ from mailwarden.store import Store, open_store
 
 
 def load_tenant(tenant: str) -> M365Tenant:
-    """Load a tenant's block by its block name or its primary domain; a clear error if unknown."""
+    """Load a tenant's block by its block name or its primary domain; a clear error if unknown.
+
+    A tenant onboarded before block names became injective (``foo-bar.com`` was ``foo-bar-com``)
+    is found through its store row's block name, and only if that block is the same tenant's.
+    """
     if not tenant or not tenant.strip():
         raise ValueError("tenant is required (its block name or primary domain)")
     name = tenant_block_name(tenant.strip())
     try:
         return cast(M365Tenant, M365Tenant.load(name))
     except ValueError as exc:
+        block = _registered_block(tenant.strip())
+        if block is not None:
+            return block
         raise ValueError(f"no connected tenant named {tenant!r}: onboard it first") from exc
+
+
+def _registered_block(ref: str) -> M365Tenant | None:
+    from mailwarden.store.repositories import get_tenant
+
+    with store_for(None).session() as session:
+        row = get_tenant(session, ref)
+        name, tenant_id = (row.block_name, row.id) if row is not None and row.offboarded_at is None else (None, None)
+    if not name:
+        return None
+    try:
+        block = cast(M365Tenant, M365Tenant.load(name))
+    except ValueError:
+        return None
+    return block if block.tenant_id == str(tenant_id).lower() else None
 
 
 def artifact_key(kind: str, tenant: M365Tenant | str) -> str:
@@ -74,8 +96,12 @@ def exchange_client_for(block: M365Tenant, tier: Tier = "basic") -> ExchangeClie
 
 
 def _cached_client(block: M365Tenant, tier: Tier, kind: str) -> Any:
-    # The fingerprint covers credentials and hosts: a rotated secret or moved host builds a new client.
-    blob = block.model_dump_json(context={"include_secrets": True})
+    # The fingerprint covers credentials and hosts (the server's, see blocks.m365.server_endpoints):
+    # a rotated secret or a moved host builds a new client.
+    from blocks.m365 import server_ca_file, server_endpoints
+
+    blob = block.model_dump_json(context={"include_secrets": True}) + repr(
+        (server_endpoints(block.cloud), server_ca_file()))
     fingerprint = hashlib.sha256(blob.encode()).hexdigest()
     key = (block.tenant_id, tier, kind)
     with _clients_lock:
