@@ -8,7 +8,8 @@ Entrypoint: ``flows/historic_scan.py:historic_scan``.
    re-run with the same parameters resumes (done mailboxes are not read again) and the audit
    log's idempotency keys keep any message from being acted on twice;
 3. one task per mailbox (``concurrency`` at once) on a thread pool, or on a Dask cluster with
-   ``task_runner="dask"`` (docs/scale-out.md): page, classify, store findings, apply the policy;
+   ``task_runner="dask"`` (the server's scheduler over mutual TLS, else a local one; the tasks get
+   the tenant's block name, not its block: docs/scale-out.md): page, classify, store findings, apply the policy;
    transient Graph failures retry; a gone/forbidden mailbox is reported; on-premises mailboxes
    (Exchange hybrid) are read through EWS, and an unusable on-premises server fails them with the reason;
 4. a progress artifact moves as mailboxes finish; a table and a Markdown summary end the run
@@ -35,7 +36,7 @@ from mailwarden.store.repositories import create_scan_run, finish_scan_run
 from tasks.common import artifact_key, current_flow_run_id, load_tenant, store_for
 from tasks.evaluation import GroundTruthRef, evaluate_scan
 from tasks.mailbox_access import mailbox_sides, side_of
-from tasks.runners import RunnerKind, build_runner, in_process
+from tasks.runners import RunnerKind, build_runner, in_process, quoted
 from tasks.scan import ScanPolicy, plan_scan, record_failure, scan_key, scan_mailbox, scan_window
 
 
@@ -79,7 +80,6 @@ def historic_scan(
     retry_delay_seconds: float = 10.0,
     page_size: int = 250,
     task_runner: RunnerKind = "threads",
-    dask_address: str | None = None,
     dask_workers: int = 2,
     ground_truth: GroundTruthRef | None = None,
 ) -> dict[str, Any]:
@@ -95,16 +95,16 @@ def historic_scan(
         concurrency: Mailboxes scanned at once.
         retry_delay_seconds: Delay between retries of a mailbox after a transient failure.
         page_size: Messages per Graph page.
-        task_runner: ``threads`` (in this process) or ``dask`` (a Dask cluster, see docs/scale-out.md).
-        dask_address: With ``dask``: the scheduler of an existing cluster, whose worker threads then set
-            the parallelism (None: a local cluster).
-        dask_workers: With ``dask`` and no address: worker processes of the local cluster.
+        task_runner: ``threads`` (in this process) or ``dask``: the server's Dask scheduler
+            (``MAILWARDEN_DASK_ADDRESS``, mutual TLS), else a local cluster (docs/scale-out.md).
+        dask_workers: With ``dask`` and no server scheduler: worker processes of the local cluster.
         ground_truth: Optional labels to judge the scan by (recall, false positives in the summary):
             ``"sandbox"`` for a sandbox tenant, a file or URL (JSON, JSON lines, CSV), or a list.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     policy = policy or ScanPolicy()
+    runner: Any = build_runner(task_runner, concurrency, dask_workers=dask_workers)  # refused before any work
     log = get_run_logger()
     block = load_tenant(tenant)
     start = scan_window(days, since)
@@ -122,10 +122,12 @@ def historic_scan(
                                         description=f"mailboxes scanned of {len(plan.mailboxes)}")
     task = scan_mailbox.with_options(retry_delay_seconds=retry_delay_seconds)
     rows: list[dict[str, Any]] = []
-    runner: Any = build_runner(task_runner, concurrency, dask_address=dask_address, dask_workers=dask_workers)
     with block.graph_client("basic") as client, runner:  # one task per mailbox, `concurrency` at once
-        common = {"client": in_process(client, runner), "block": block, "plan": plan, "folders": folders,
-                  "policy": policy, "flow_run_id": run_id, "page_size": page_size}
+        # the block's name, never the block: on Dask nothing secret crosses (tasks/runners.py)
+        common = {"tenant": block.block_name, "tenant_id": block.tenant_id, "scope": plan.scope,
+                  "since": plan.since, "context": quoted(plan.context, runner), "folders": folders,
+                  "policy": policy, "flow_run_id": run_id, "page_size": page_size,
+                  "client": in_process(client, runner), "block": in_process(block, runner)}
         futures: dict[Any, str] = {runner.submit(task, {**common, "mailbox_id": mb, "where": sides.get(mb)}): mb
                                    for mb in plan.mailboxes}
         for i, fut in enumerate(as_completed(list(futures)), start=1):

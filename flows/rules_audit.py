@@ -3,8 +3,9 @@
 Entrypoint: ``flows/rules_audit.py:rules_audit`` (scheduled per tenant, e.g. hourly).
 
 1. list the tenant's mailboxes (address book, else Get-Mailbox) and their forwarding (Get-Mailbox, once);
-2. per mailbox (one task each, ``concurrency`` at a time, on threads or a Dask cluster, see
-   docs/scale-out.md): Graph messageRules (not in the china cloud) and Exchange rules with hidden
+2. per mailbox (one task each, ``concurrency`` at a time, on threads or a Dask cluster: the
+   server's scheduler over mutual TLS, else a local one; the tasks get the tenant's block name, not
+   its block, see docs/scale-out.md): Graph messageRules (not in the china cloud) and Exchange rules with hidden
    ones; a rule Exchange shows and Graph does not is hidden; on-premises mailboxes (hybrid) are
    read through EWS (an unusable on-premises server fails them with the reason, after the rest);
 3. score each rule and the forwarding, compare with the last snapshot, store the new snapshot;
@@ -36,7 +37,6 @@ def rules_audit(
     notify: str | None = None,
     concurrency: int = 8,
     task_runner: RunnerKind = "threads",
-    dask_address: str | None = None,
     dask_workers: int = 2,
 ) -> dict[str, Any]:
     """Audit inbox rules and forwarding of ``tenant``; events for new suspicious ones.
@@ -47,14 +47,14 @@ def rules_audit(
         threshold: Lowest risk level reported: low, medium or high.
         notify: Name of a Prefect notification block told about new suspicious rules.
         concurrency: Mailboxes audited at the same time.
-        task_runner: ``threads`` (in this process) or ``dask`` (a Dask cluster, see docs/scale-out.md).
-        dask_address: With ``dask``: the scheduler of an existing cluster, whose worker threads then set
-            the parallelism (None: a local cluster).
-        dask_workers: With ``dask`` and no address: worker processes of the local cluster.
+        task_runner: ``threads`` (in this process) or ``dask``: the server's Dask scheduler
+            (``MAILWARDEN_DASK_ADDRESS``, mutual TLS), else a local cluster (docs/scale-out.md).
+        dask_workers: With ``dask`` and no server scheduler: worker processes of the local cluster.
     """
     level = str(parse_level(threshold))
     if not 1 <= concurrency <= 64:
         raise ValueError("concurrency must be between 1 and 64")
+    runner = build_runner(task_runner, concurrency, dask_workers=dask_workers)  # refused before any work
     log = get_run_logger()
     block = connect_tenant(tenant)
     with block.graph_client("basic") as graph, block.exchange_client("basic") as exchange:
@@ -62,11 +62,13 @@ def rules_audit(
         sides = mailbox_sides(block)  # on-premises mailboxes are read through EWS
         results: list[dict[str, Any]] = []
         failed: list[str] = []
-        with build_runner(task_runner, concurrency, dask_address=dask_address, dask_workers=dask_workers) as runner:
+        with runner:  # the block's name, never the block: on Dask nothing secret crosses (tasks/runners.py)
             futures: dict[str, Any] = {mb: runner.submit(cast(Any, audit_mailbox), parameters={
-                "block": block, "graph": in_process(graph, runner), "exchange": in_process(exchange, runner),
-                "mailbox_id": mb, "forwarding": plan.forwarding.get(mb), "context": quoted(plan.context, runner),
-                "message_rules": plan.message_rules, "threshold": level, "where": sides.get(mb)})
+                "tenant": block.block_name, "tenant_id": block.tenant_id, "mailbox_id": mb,
+                "forwarding": plan.forwarding.get(mb), "context": quoted(plan.context, runner),
+                "message_rules": plan.message_rules, "threshold": level, "where": sides.get(mb),
+                "graph": in_process(graph, runner), "exchange": in_process(exchange, runner),
+                "block": in_process(block, runner)})
                 for mb in plan.mailboxes}
             for mb, fut in futures.items():
                 try:

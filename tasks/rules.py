@@ -1,7 +1,9 @@
 """Tasks of the ``rules-audit`` flow: plan the audit, audit one mailbox, report.
 
-One task per mailbox (retried on transient Graph/Exchange failures); the Graph and Exchange
-clients are made once per run and shared by the worker threads (they are thread-safe).
+One task per mailbox (retried on transient Graph/Exchange failures). On threads the Graph and
+Exchange clients are made once per run and shared by the worker threads (they are thread-safe);
+on Dask a mailbox task gets the tenant's block name, loads the block and builds its clients in
+the worker process (``tasks.runners``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from mailwarden.takeover import (
 from tasks.common import artifact_key, exchange_client_for, graph_client_for, store_for
 from tasks.directory import retry_transient
 from tasks.mailbox_access import Where, mailbox_access, per_side_lines, side_of
+from tasks.runners import task_tenant
 
 EVENT = "mailwarden.rule.suspicious"
 RETRY_DELAYS: list[float] = [2, 10, 30]
@@ -127,16 +130,19 @@ def emit_suspicious(block: M365Tenant, f: RuleFinding) -> None:
 
 @task(name="audit-mailbox-rules", retries=3, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_transient,
       cache_policy=NO_CACHE, task_run_name="audit-rules-{mailbox_id}")
-def audit_mailbox(block: M365Tenant, graph: Any, exchange: Any, mailbox_id: str,
-                  forwarding: dict[str, Any] | None, context: RuleContext, message_rules: bool,
-                  threshold: str, where: Where = None) -> dict[str, Any]:
+def audit_mailbox(tenant: str, tenant_id: str, mailbox_id: str, forwarding: dict[str, Any] | None,
+                  context: RuleContext, message_rules: bool, threshold: str, where: Where = None,
+                  graph: Any = None, exchange: Any = None, block: M365Tenant | None = None) -> dict[str, Any]:
     """Read, score and snapshot one mailbox's rules and forwarding; emit events for new suspicious ones.
 
-    Pass ``context`` wrapped in ``prefect.utilities.annotations.quote``: Prefect then does not walk
-    the tenant's address set for every task run. ``where`` sends an on-premises mailbox through EWS
-    (an unusable on-premises server gives ``{"error": reason}``).
+    ``tenant`` is the block name (``tenant_id`` checks it): on Dask workers the task loads the block
+    and builds its clients here, so no secret travels; on threads the flow passes its ``block``,
+    ``graph`` and ``exchange``. Pass ``context`` wrapped in ``prefect.utilities.annotations.quote``
+    on threads: Prefect then does not walk the tenant's address set for every task run. ``where``
+    sends an on-premises mailbox through EWS (an unusable on-premises server gives ``{"error": reason}``).
     """
     log = get_run_logger()
+    block = task_tenant(tenant, tenant_id, block)
     graph, exchange = graph or graph_client_for(block), exchange or exchange_client_for(block)  # None on Dask
     try:
         inv = mailbox_access(block, graph, mailbox_id, where).rules_inventory(exchange, message_rules=message_rules)

@@ -45,6 +45,7 @@ from mailwarden.store.repositories import (
 )
 from tasks.common import graph_client_for, store_for
 from tasks.mailbox_access import Where, mailbox_access, side_of
+from tasks.runners import task_tenant
 
 TRANSIENT = (GraphTransportError, Throttled, ServiceUnavailable)
 SCAN_ACTOR = "historic-scan"
@@ -238,14 +239,21 @@ def scan_one_mailbox(
 
 @task(name="scan-mailbox", retries=3, retry_delay_seconds=10, retry_condition_fn=retry_transient,
       cache_policy=NO_CACHE)
-def scan_mailbox(client: GraphClient | None, block: M365Tenant, plan: ScanPlan, mailbox_id: str,
-                 folders: list[str] | None, policy: ScanPolicy, flow_run_id: str | None,
-                 page_size: int = 250, where: Where = None) -> dict[str, Any]:
-    """Scan one mailbox of a plan (retried on transient Graph failures); ``where``: its side (EWS if on-premises)."""
+def scan_mailbox(tenant: str, tenant_id: str, scope: str, since: datetime, context: DetectionContext | None,
+                 mailbox_id: str, folders: list[str] | None, policy: ScanPolicy, flow_run_id: str | None,
+                 page_size: int = 250, where: Where = None, client: GraphClient | None = None,
+                 block: M365Tenant | None = None) -> dict[str, Any]:
+    """Scan one mailbox of a scan (retried on transient Graph failures); ``where``: its side (EWS if on-premises).
+
+    ``tenant`` is the block name (``tenant_id`` checks it): on Dask workers the task loads the block
+    and builds its client here, so no secret travels; on threads the flow passes its own ``block``
+    and ``client``. Pass ``context`` wrapped in ``quote`` on threads (Prefect then does not walk it).
+    """
+    block = task_tenant(tenant, tenant_id, block)
     client = client or graph_client_for(block)  # None on Dask workers: this process's own client
-    result = scan_one_mailbox(client, store_for(block), tenant_id=block.tenant_id, scope=plan.scope,
-                              mailbox_id=mailbox_id, since=plan.since, folders=folders, policy=policy,
-                              context=plan.context, flow_run_id=flow_run_id, page_size=page_size,
+    result = scan_one_mailbox(client, store_for(block), tenant_id=block.tenant_id, scope=scope,
+                              mailbox_id=mailbox_id, since=since, folders=folders, policy=policy,
+                              context=context, flow_run_id=flow_run_id, page_size=page_size,
                               access=mailbox_access(block, client, mailbox_id, where))
     result["side"] = side_of(where)
     log = get_run_logger()

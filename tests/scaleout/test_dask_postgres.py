@@ -3,8 +3,9 @@
 Everything runs on PostgreSQL: a Prefect server on its own database, and one mailwarden store
 database per runner (so each run starts fresh under the same scan key). The Dask runs use worker
 processes: a ``LocalCluster`` the flow starts (``dask_workers``) for the scan, and an existing
-cluster reached by its scheduler address for the audit. Workers get the store URL from their
-environment, the Prefect API from the flow's settings, and the sandbox CA from the tenant block.
+cluster for the audit, named only by the server's settings (``MAILWARDEN_DASK_ADDRESS``) and reached
+with mutual TLS (certificates made here). Workers get the store URL and the sandbox settings from
+their environment, the Prefect API from the flow's settings, and load the tenant block by name.
 """
 
 from __future__ import annotations
@@ -61,16 +62,16 @@ def prefect_on_postgres(prefect_server: Callable[..., Any], pg_database: Callabl
 
 
 @pytest.fixture(scope="module")
-def runs(prefect_on_postgres: URL, pg_database: Callable[[str], URL], embedded: Any) -> dict[str, Any]:
+def runs(prefect_on_postgres: URL, pg_database: Callable[[str], URL], embedded: Any,
+         tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The same tenant scanned and audited once per runner, each on its own fresh store."""
-    from dask.distributed import LocalCluster
-
     from flows.historic_scan import historic_scan
     from flows.reconciliation import reconcile_licenses
     from flows.rules_audit import rules_audit
     from mailwarden.settings import get_settings
     from mailwarden.store.repositories import list_checkpoints, list_findings, list_rules
     from tasks.common import _clients, store_for
+    from tests.scaleout._tls import Pki, mutual_tls_cluster
 
     block, state = embedded.add_tenant(seed=4242, users=14, messages_per_mailbox=8, phishing_rate=0.2)
     block.save(block.block_name, overwrite=True)
@@ -86,10 +87,17 @@ def runs(prefect_on_postgres: URL, pg_database: Callable[[str], URL], embedded: 
             scan = historic_scan(tenant=domain, since=SINCE, concurrency=4, retry_delay_seconds=0, task_runner=kind,
                                  dask_workers=2, return_state=True)
             if kind == "dask":
-                with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
-                    audit = rules_audit(tenant=domain, concurrency=4, task_runner=kind,
-                                        dask_address=cluster.scheduler_address, return_state=True)
+                pki = Pki(tmp_path_factory.mktemp("dask-pki"))
+                cert, key = pki.issue("mailwarden-flow")
+                with mutual_tls_cluster(pki, n_workers=2, threads_per_worker=2) as cluster:
+                    for name, value in (("ADDRESS", cluster.scheduler_address), ("TLS_CA_FILE", pki.ca_file),
+                                        ("TLS_CERT_FILE", cert), ("TLS_KEY_FILE", key)):
+                        mp.setenv(f"MAILWARDEN_DASK_{name}", str(value))
+                    get_settings.cache_clear()
+                    audit = rules_audit(tenant=domain, concurrency=4, task_runner=kind, return_state=True)
+                for name in ("ADDRESS", "TLS_CA_FILE", "TLS_CERT_FILE", "TLS_KEY_FILE"):
+                    mp.delenv(f"MAILWARDEN_DASK_{name}")
+                get_settings.cache_clear()
             else:
                 audit = rules_audit(tenant=domain, concurrency=4, return_state=True)
             with store_for(block).session() as s:
@@ -150,7 +158,7 @@ def test_dask_scan_task_runs_logs_and_artifacts_reach_the_prefect_server(runs: d
     assert stored >= len(task_runs)
 
 
-def test_rules_audit_on_an_existing_dask_cluster_matches_the_thread_pool(runs: dict[str, Any]) -> None:
+def test_rules_audit_on_the_servers_mutual_tls_cluster_matches_the_thread_pool(runs: dict[str, Any]) -> None:
     threads, dask = (runs[k]["audit"].result() for k in RUNNERS)
     key = [(f["mailbox"], f["rule_key"], f["risk"], f["change"], f["hidden"]) for f in threads["suspicious"]]
     assert key and key == [(f["mailbox"], f["rule_key"], f["risk"], f["change"], f["hidden"])
