@@ -227,7 +227,8 @@ def test_offboarding_drops_the_tenants_tokens_clients_and_ews_sessions_and_keeps
     assert ews_settings is not None
     conn = ews.connection_for(ews_settings)
     ews.EwsMailbox(conn, onprem[0], gone_state.users[onprem[0]]["mail"]).folders()  # a live EWS session
-    endpoint_keys = {k for k in CachingProtocol._protocol_cache if k[0] == ews_settings.url}
+    endpoint_keys = {k for k in CachingProtocol._protocol_cache  # every tenant's EWS is on one sandbox URL
+                     if k[0] == ews_settings.url and k[1].username == ews_settings.username}
     assert endpoint_keys and {gone.tenant_id, stays.tenant_id} <= cached_token_tenants()
 
     result = offboard_tenant(gone.block_name)
@@ -237,7 +238,7 @@ def test_offboarding_drops_the_tenants_tokens_clients_and_ews_sessions_and_keeps
     assert gone.tenant_id not in cached_token_tenants()
     assert not [k for k in common._clients if k[0] == gone.tenant_id]
     assert not [c for t, c in common._retired if t == gone.tenant_id]
-    assert not [k for k in ews._CONNECTIONS if k[0] == ews_settings.url]
+    assert not [k for k in ews._CONNECTIONS if (k[0], k[1]) == (ews_settings.url, ews_settings.username)]
     assert not endpoint_keys & set(CachingProtocol._protocol_cache)
     graph, exchange = clients[gone.tenant_id]
     with pytest.raises(RuntimeError, match="closed"):
