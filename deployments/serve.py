@@ -47,7 +47,7 @@ def build_deployments(*, tenants: list[str] | None = None, only: list[str] | Non
             continue
         flow = item.load_flow()
         schedules = [tenant_schedule(item, t) for t in tenants] if item.cron else None
-        deployments.append(
+        deployments.append(strict_parameters(
             flow.to_deployment(
                 name=item.name,
                 schedules=schedules,
@@ -57,8 +57,23 @@ def build_deployments(*, tenants: list[str] | None = None, only: list[str] | Non
                 parameters=item.parameters or None,
                 triggers=_triggers(item),
             )
-        )
+        ))
     return deployments
+
+
+def strict_parameters(deployment: Any) -> Any:
+    """Make the server refuse a run whose parameters the flow does not take (``additionalProperties``
+    false in the deployment's schema, which Prefect enforces when the run is created): a parameter an
+    older version took, or an attacker's guess, is a clear 409 instead of a crashed run."""
+    from prefect.utilities.callables import ParameterSchema
+    from pydantic import ConfigDict
+
+    class _Strict(ParameterSchema):
+        model_config = ConfigDict(extra="allow")
+
+    schema = deployment._parameter_openapi_schema
+    deployment._parameter_openapi_schema = _Strict(**schema.model_dump(), additionalProperties=False)
+    return deployment
 
 
 def _triggers(item: DeploymentSpec) -> list[Any] | None:
