@@ -31,7 +31,9 @@ from prefect.artifacts import (
 )
 from prefect.futures import as_completed
 
+from blocks.policy import load_policy
 from mailwarden.detection.evaluation import markdown as evaluation_markdown
+from mailwarden.reports import md, md_code
 from mailwarden.store.repositories import create_scan_run, finish_scan_run
 from tasks.common import artifact_key, current_flow_run_id, load_tenant, store_for
 from tasks.evaluation import GroundTruthRef, evaluate_scan
@@ -58,10 +60,11 @@ def _summary_markdown(domain: str, scope: str, rows: list[dict[str, Any]], cats:
     lines += [f"| {a} | {n} |" for a, n in sorted(acts.items())] or ["| (none) | 0 |"]
     if failed:
         lines += ["", "## Failed mailboxes", ""] + [
-            f"- {addresses.get(r['mailbox'], r['mailbox'])} (`{r['mailbox']}`): {r['error']}" for r in failed]
+            f"- {md(addresses.get(r['mailbox'], r['mailbox']))} ({md_code(r['mailbox'])}): {md(r['error'])}"
+            for r in failed]
     if evaluation is not None:
         lines += ["", "## Detection against ground truth", ""]
-        lines += ([f"Not evaluated: {evaluation['error']}"] if "error" in evaluation else [
+        lines += ([f"Not evaluated: {md(evaluation['error'])}"] if "error" in evaluation else [
             f"{evaluation['judged']} labelled messages judged ({evaluation['out_of_scope']} labels outside "
             "the scanned mailboxes or window).", "",
             *evaluation_markdown(evaluation)])
@@ -91,7 +94,8 @@ def historic_scan(
         since: Scan messages received at or after this time.
         folders: Folder ids or well-known names (None: every visible folder).
         mailboxes: Mailbox ids or addresses (None: every people and shared mailbox of the address book).
-        policy: Action per category, e.g. ``{"actions": {"malicious": "quarantine"}}`` (None: report only).
+        policy: Action per category, e.g. ``{"actions": {"malicious": "quarantine"}}`` (None: report only);
+            none stronger than the tenant policy's ``scan_max_action`` (default quarantine).
         concurrency: Mailboxes scanned at once.
         retry_delay_seconds: Delay between retries of a mailbox after a transient failure.
         page_size: Messages per Graph page.
@@ -99,7 +103,8 @@ def historic_scan(
             (``MAILWARDEN_DASK_ADDRESS``, mutual TLS), else a local cluster (docs/scale-out.md).
         dask_workers: With ``dask`` and no server scheduler: worker processes of the local cluster.
         ground_truth: Optional labels to judge the scan by (recall, false positives in the summary):
-            ``"sandbox"`` for a sandbox tenant, a file or URL (JSON, JSON lines, CSV), or a list.
+            ``"sandbox"`` (the server's configured sandbox), a list, or the name of a file (JSON, JSON
+            lines, CSV) in the server's ``MAILWARDEN_GROUND_TRUTH_DIR``.
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -107,6 +112,7 @@ def historic_scan(
     runner: Any = build_runner(task_runner, concurrency, dask_workers=dask_workers)  # refused before any work
     log = get_run_logger()
     block = load_tenant(tenant)
+    load_policy(block.block_name, block.tenant_id).check_scan_actions(policy.actions)  # before any work
     start = scan_window(days, since)
     scope = scan_key(block.tenant_id, start, folders, policy)
     run_id = current_flow_run_id()

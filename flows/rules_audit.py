@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from prefect import flow, get_run_logger
 
+from mailwarden.reports import md
 from mailwarden.takeover import parse_level
 from tasks.directory import connect_tenant
 from tasks.mailbox_access import mailbox_sides
@@ -81,8 +82,8 @@ def rules_audit(
     report = publish_rules_report(block, results, level, failed, plan.notes, plan.addresses)
     notified = False
     if report["new"] or report["campaign_lines"]:
-        lines = [f"- {f['mailbox']} {f['rule_key']} ({f['risk']}): {'; '.join(f['reasons'][:3])}"
-                 for f in report["new"]]
+        lines = [f"- {md(f['mailbox'])} {md(f['rule_key'])} ({md(f['risk'])}): {md('; '.join(f['reasons'][:3]))}"
+                 for f in report["new"]]  # notification channels render Markdown: rule text stays text
         body = "\n".join([f"New suspicious inbox rules/forwarding in {block.primary_domain}:", *lines,
                           *report["campaign_lines"]])
         if report["new"]:

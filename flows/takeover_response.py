@@ -30,6 +30,7 @@ from prefect.input import RunInput
 
 from blocks.policy import load_policy
 from mailwarden.policy.approval import Approval
+from mailwarden.reports import md
 from mailwarden.takeover import STEPS, Playbook, StepResult, validate_evidence, validate_steps
 from tasks.common import current_flow_run_id, store_for
 from tasks.directory import connect_tenant
@@ -180,8 +181,8 @@ def takeover_response(
     failed = [s["step"] for s in done if s["result"] == "failed"]
     finish_run(block, run_id, "failed" if failed else "done")
     publish_summary(block, target, done, f"{decision} [{who.audit_text()}]")
-    body = "\n".join([f"Takeover response for {target['upn']} in {block.primary_domain} ({decision}):",
-                      *[f"- {s['step']}: {s['result']} {s['detail']}" for s in done]])
+    body = "\n".join([f"Takeover response for {md(target['upn'])} in {md(block.primary_domain)} ({md(decision)}):",
+                      *[f"- {md(s['step'])}: {md(s['result'])} {md(s['detail'])}" for s in done]])
     notified = notify_task(notify, f"mailwarden: takeover response for {target['upn']}", body)
     out = {"tenant": block.primary_domain, "user": target["id"], "upn": target["upn"], "run_id": run_id,
            "decision": decision, "approval": who.audit_text(), "steps": done, "notified": notified}

@@ -146,7 +146,7 @@ def forget_tenant_clients(block: M365Tenant) -> dict[str, int]:
     Its cached Graph and Exchange clients are closed, its msal token caches (every app, tier and
     cloud) are dropped and its on-premises EWS connections closed. Counts per kind.
     """
-    from mailwarden.graph._auth import drop_token_caches
+    from mailwarden.graph import drop_token_caches
     from mailwarden.mailbox.ews import drop_connections
 
     ews = block.ews_settings()

@@ -379,13 +379,3 @@ def forget_tenant(block_name: str, purge_data: bool) -> dict[str, Any]:
     )
     return {"tenant_id": block.tenant_id, "domain": block.primary_domain, "purged": purged, "dropped": dropped}
 
-
-def _drop_cached_tokens(tenant_id: str) -> int:
-    """Forget in-process token caches for the tenant, if the Graph client keeps any."""
-    from mailwarden import graph
-
-    clear = getattr(graph, "clear_token_cache", None)
-    if clear is None:
-        return 0
-    result = clear(tenant_id)
-    return int(result) if isinstance(result, int) else 1

@@ -20,6 +20,7 @@ from blocks.m365 import M365Tenant
 from mailwarden.detection.rules import RuleContext
 from mailwarden.graph import NotFound
 from mailwarden.mailbox.ews import OnPremUnavailable
+from mailwarden.reports import md
 from mailwarden.takeover import (
     RuleFinding,
     assess_mailbox,
@@ -179,15 +180,15 @@ def publish_rules_report(block: M365Tenant, results: list[dict[str, Any]], thres
              "side": sides.get(f["mailbox"], "cloud"), "rule": f["rule_key"], "name": f["name"], "hidden": f["hidden"],
              "risk": f["risk"], "change": f["change"], "reasons": "; ".join(f["reasons"])} for f in suspicious]
     camps = campaigns([f for r in results for f in r["findings"]], threshold)
-    camp_lines = [f"- campaign: {len(c.mailboxes)} mailboxes forward to {c.target}: "
-                  f"{', '.join(addresses.get(m) or m for m in c.mailboxes)}" for c in camps]
+    camp_lines = [f"- campaign: {len(c.mailboxes)} mailboxes forward to {md(c.target)}: "
+                  f"{md(', '.join(addresses.get(m) or m for m in c.mailboxes))}" for c in camps]
     create_table_artifact(rows, key=artifact_key("rules-audit-suspicious", block),
                           description=f"Suspicious inbox rules and forwarding of {block.primary_domain}")
     new = [f for f in suspicious if f["change"] in ("new", "changed")]
     md = [f"# Rules audit of {block.primary_domain}", "",
           f"- mailboxes audited: {len(results)}; failed: {len(failed)}",
           f"- suspicious now (>= {threshold}): {len(suspicious)}; new or changed: {len(new)}",
-          *[f"- note: {n}" for n in notes], "", "## By side", *per_side_lines([], results),
+          *[f"- note: {md(n)}" for n in notes], "", "## By side", *per_side_lines([], results),
           "## Forwarding campaigns", *(camp_lines or ["none"])]
     create_markdown_artifact("\n".join(md), key=artifact_key("rules-audit-summary", block),
                              description=f"Rules audit of {block.primary_domain}: counts and forwarding campaigns")

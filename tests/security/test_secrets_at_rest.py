@@ -209,7 +209,7 @@ def test_offboarding_drops_the_tenants_tokens_clients_and_ews_sessions_and_keeps
     from exchangelib.protocol import CachingProtocol
 
     from flows.onboarding import offboard_tenant
-    from mailwarden.graph._auth import cached_token_tenants
+    from mailwarden.graph import cached_token_tenants
     from mailwarden.mailbox import ews
     from tasks import common
     from tests.mailbox._onprem import hybrid_tenant
