@@ -57,9 +57,8 @@ def test_asking_for_identity_steps_unattended_fails_before_any_change(served: An
     block, state, victim = _tenant(tenant_factory)
     run = served.run("takeover-response", {"tenant": block.primary_domain, "user": victim, "steps": IDENTITY,
                                            "auto_steps": IDENTITY})
-    assert run.state.is_failed()
-    assert "requires approval for disable_account, reset_password" in str(run.state.message) or \
-        "requires approval" in served.log.read_text()
+    assert run.state.is_failed() and "requires approval for disable_account, reset_password" in str(
+        run.state.message), run.state.message
     assert _untouched(state, victim)
 
 
@@ -104,7 +103,7 @@ def test_threat_response_cannot_hard_delete_unattended(served: Any, tenant_facto
         subject = next(iter(mb.items.values())).get("subject")
     run = served.run("threat-response", {"tenant": block.primary_domain, "query": {"subject": subject},
                                          "action": "hard_delete", "approval": "auto"})
-    assert run.state.is_failed()
+    assert run.state.is_failed() and "requires approval for hard_delete" in str(run.state.message)
     with state.lock:
         assert sorted((it.id, it.folder) for it in mb.items.values()) == before
 
@@ -119,4 +118,14 @@ def test_process_notifications_cannot_strengthen_the_tenants_actions(served: Any
     block, _, _ = _tenant(tenant_factory)
     run = served.run("process-notifications", {"tenant": block.primary_domain,
                                                "policy": {"actions": {"spam": "quarantine"}}})
-    assert run.state.is_failed()
+    assert run.state.is_failed() and "does not allow spam: quarantine" in str(run.state.message)
+
+
+def test_a_scan_cannot_hard_delete_what_it_finds(served: Any, tenant_factory: Any) -> None:
+    block, state, _ = _tenant(tenant_factory)
+    before = {mb: sorted((it.id, it.folder) for it in box.items.values()) for mb, box in state.mailboxes.items()}
+    run = served.run("historic-scan", {"tenant": block.primary_domain, "since": "2000-01-01T00:00:00Z",
+                                       "policy": {"actions": {"malicious": "hard_delete", "spam": "soft_delete"}}})
+    assert run.state.is_failed() and "scan_max_action" in str(run.state.message), run.state.message
+    assert {mb: sorted((it.id, it.folder) for it in box.items.values())
+            for mb, box in state.mailboxes.items()} == before
