@@ -10,9 +10,10 @@ a non-loopback address without basic-auth (``PREFECT_SERVER_API_AUTH_STRING`` on
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from mailwarden.hosts import is_loopback_host
 
 
 class ExposedPrefectApi(SystemExit):
@@ -42,27 +43,14 @@ class PrefectExposure:
                    csrf=bool(s.server.api.csrf_protection_enabled))
 
 
-def is_loopback(host: str | None) -> bool:
-    """127.0.0.0/8, ::1 and localhost; a name or any other address is not."""
-    if not host:
-        return True
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_prefect_exposure(exposure: PrefectExposure) -> None:
     """Raise :class:`ExposedPrefectApi` naming what is missing; return when the API is loopback-only
     or guarded."""
     problems = []
     api_host = urlsplit(exposure.api_url).hostname if exposure.api_url else None
-    if not is_loopback(api_host) and not exposure.client_auth:
+    if not is_loopback_host(api_host) and not exposure.client_auth:
         problems.append(f"the Prefect API at {api_host} is used without PREFECT_API_AUTH_STRING")
-    if not is_loopback(exposure.server_host):
+    if not is_loopback_host(exposure.server_host):
         if not exposure.server_auth:
             problems.append(f"a Prefect server on {exposure.server_host} would run without "
                             "PREFECT_SERVER_API_AUTH_STRING")

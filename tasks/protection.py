@@ -22,6 +22,7 @@ from blocks.policy import load_policy
 from mailwarden.detection import DetectionContext
 from mailwarden.directory import AddressBook
 from mailwarden.graph import GraphClient
+from mailwarden.hosts import is_loopback_host
 from mailwarden.protection import (
     DrainResult,
     ProtectionPolicy,
@@ -65,7 +66,7 @@ def default_urls() -> tuple[str, str]:
     s = get_settings()
     if s.notification_url:
         parts = urlsplit(s.notification_url)
-        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        loopback = is_loopback_host(parts.hostname)
         if (parts.scheme != "https" and not (parts.scheme == "http" and loopback)) or parts.query or parts.fragment:
             raise ValueError("MAILWARDEN_NOTIFICATION_URL must be an https URL without query or fragment")
         base = s.notification_url.rstrip("/").rsplit("/", 1)[0]

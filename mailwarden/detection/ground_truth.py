@@ -20,7 +20,6 @@ module's logger on the server only.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
@@ -31,6 +30,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+
+from mailwarden.hosts import is_loopback_url
 
 from .evaluation import LabelledMessage, parse_labels, parse_labels_text
 
@@ -62,17 +63,6 @@ class GroundTruthFile:
 
     folder: Path
     path: Path
-
-
-def is_loopback_url(url: str | None) -> bool:
-    """Whether ``url`` names a loopback host (where a sandbox listens)."""
-    host = urlsplit(url or "").hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _settings() -> Any:

@@ -9,10 +9,11 @@ overrides from server-side settings only, never from a run's parameters or a sav
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
+
+from mailwarden.hosts import is_loopback_host
 
 __all__ = ["Cloud", "CloudEndpoints", "check_override_url", "endpoints_for", "host_key", "is_loopback_host"]
 
@@ -71,17 +72,6 @@ def host_key(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"{host}:{port}"
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` (a URL's hostname, without brackets) names this machine's loopback."""
-    host = host.lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_override_url(name: str, url: str) -> str:

@@ -17,7 +17,8 @@ from mailwarden.detection.evaluation import (
     parse_labels,
     parse_labels_text,
 )
-from mailwarden.detection.ground_truth import is_loopback_url, load_ground_truth
+from mailwarden.detection.ground_truth import load_ground_truth
+from mailwarden.hosts import is_loopback_url
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

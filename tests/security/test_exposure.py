@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from deployments.exposure import ExposedPrefectApi, PrefectExposure, check_prefect_exposure, is_loopback
+from deployments.exposure import ExposedPrefectApi, PrefectExposure, check_prefect_exposure
+from mailwarden.hosts import is_loopback_host as is_loopback
 
 REPO = Path(__file__).resolve().parents[2]
 
