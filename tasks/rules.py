@@ -185,12 +185,12 @@ def publish_rules_report(block: M365Tenant, results: list[dict[str, Any]], thres
     create_table_artifact(rows, key=artifact_key("rules-audit-suspicious", block),
                           description=f"Suspicious inbox rules and forwarding of {block.primary_domain}")
     new = [f for f in suspicious if f["change"] in ("new", "changed")]
-    md = [f"# Rules audit of {block.primary_domain}", "",
+    summary = [f"# Rules audit of {md(block.primary_domain)}", "",
           f"- mailboxes audited: {len(results)}; failed: {len(failed)}",
           f"- suspicious now (>= {threshold}): {len(suspicious)}; new or changed: {len(new)}",
           *[f"- note: {md(n)}" for n in notes], "", "## By side", *per_side_lines([], results),
           "## Forwarding campaigns", *(camp_lines or ["none"])]
-    create_markdown_artifact("\n".join(md), key=artifact_key("rules-audit-summary", block),
+    create_markdown_artifact("\n".join(summary), key=artifact_key("rules-audit-summary", block),
                              description=f"Rules audit of {block.primary_domain}: counts and forwarding campaigns")
     return {"suspicious": suspicious, "new": new, "campaigns": [{"target": c.target, "mailboxes": list(c.mailboxes)}
                                                                  for c in camps], "campaign_lines": camp_lines}

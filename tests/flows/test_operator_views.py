@@ -56,9 +56,10 @@ def test_approval_form_names_the_request_and_offers_only_the_waiting_steps() -> 
     text = approval_markdown(_block(), {"upn": "ann@contoso.com", "id": "ann"},
                              {"rule_key": "graph:r1", "risk": "high", "reasons": ["forwards outside"]},
                              ask, ["remove_rules"])
+    shown = re.sub(r"\\(.)", r"\1", text)  # as rendered: escapes (of text from outside) show as the character
     for part in ("contoso.onmicrosoft.com", "ann@contoso.com", "graph:r1", "forwards outside", *ask,
                  "remove_rules"):
-        assert part in text
+        assert part in shown
     form = approval_form(ask, text)
     assert form._description == text  # Prefect saves it with the schema: the UI shows it above the form
     schema = create_v2_schema(form.__name__, model_base=form)
