@@ -71,8 +71,8 @@ def strict_parameters(deployment: Any) -> Any:
     class _Strict(ParameterSchema):
         model_config = ConfigDict(extra="allow")
 
-    schema = deployment._parameter_openapi_schema
-    deployment._parameter_openapi_schema = _Strict(**schema.model_dump(), additionalProperties=False)
+    schema = {**deployment._parameter_openapi_schema.model_dump(), "additionalProperties": False}
+    deployment._parameter_openapi_schema = _Strict.model_validate(schema)
     return deployment
 
 
