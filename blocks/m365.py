@@ -184,11 +184,14 @@ class M365Tenant(Block):
 
     @property
     def block_name(self) -> str:
-        """The name this tenant's block is saved under (a loaded block: the document's own name)."""
+        """The name this tenant's block is saved under: ``tenant_block_name(primary_domain)``, or the
+        document's own name when it was loaded under the older spelling of the same domain. A copy
+        with another domain (``model_copy``) never inherits the name of the block it came from."""
+        own = tenant_block_name(self.primary_domain)
         saved = getattr(self, "_block_document_name", None)
-        if saved and not getattr(self, "_is_anonymous", False):
+        if saved and not getattr(self, "_is_anonymous", False) and saved == legacy_block_name(self.primary_domain):
             return str(saved)
-        return tenant_block_name(self.primary_domain)
+        return own
 
     def endpoints(self) -> CloudEndpoints:
         """Where this tenant's requests go: its cloud's hosts, or the server's sandbox (:func:`server_endpoints`)."""
@@ -252,6 +255,12 @@ def server_ca_file(*, for_url: str | None = None) -> str | None:
         except ValueError:
             return None
     return str(settings.sandbox_ca_file)
+
+
+def legacy_block_name(domain: str) -> str:
+    """The name blocks were saved under before :func:`tenant_block_name` became injective
+    (``foo-bar.com`` and ``foo.bar.com`` were both ``foo-bar-com``): read, never written."""
+    return re.sub(r"[^a-z0-9-]+", "-", domain.strip().lower()).strip("-")
 
 
 def tenant_block_name(domain: str) -> str:
