@@ -6,7 +6,7 @@ grant propagates. Each capability is proven with a harmless, read-only call:
 | capability        | tier     | proof                                                             |
 |-------------------|----------|-------------------------------------------------------------------|
 | directory.read    | basic    | GET /organization and GET /users?$top=1                           |
-| mailbox.read      | basic    | GET /users/{id}/mailFolders?$top=1 for the first user with mail   |
+| mailbox.read      | basic    | GET /users/{id}/mailFolders?$top=1, first cloud user with mail     |
 | inbox-rules.read  | basic    | GET .../mailFolders/inbox/messageRules (not in the China cloud)  |
 | exchange.admin    | basic    | InvokeCommand Get-Mailbox -ResultSize 1                          |
 | identity.write    | advanced | the advanced app's Graph token carries User.ReadWrite.All,       |
@@ -201,22 +201,44 @@ def poll_until_ready(
 
 
 class _MailboxPicker:
-    """Finds one user with a mailbox, once, for the mailbox and rule checks."""
+    """Finds one Exchange Online mailbox, once, for the mailbox and rule checks.
+
+    In a hybrid organisation the first users may have on-premises mailboxes, which Graph refuses
+    with ``MailboxNotEnabledForRESTAPI``: those are passed over for the next user with mail.
+    """
+
+    ONPREM = "MailboxNotEnabledForRESTAPI"
 
     def __init__(self, graph: GraphReader) -> None:
         self.graph = graph
         self.mailbox_id: str | None = None
+        self._candidates: list[str] | None = None
 
-    def __call__(self) -> str:
-        if self.mailbox_id is None:
-            page = self.graph.get(
-                "/users", params={"$top": "10", "$select": "id,mail,userPrincipalName"}
-            )
-            users = [u for u in page.get("value", []) if u.get("mail")]
-            if not users:
+    def _users(self) -> list[str]:
+        if self._candidates is None:
+            page = self.graph.get("/users", params={"$top": "25", "$select": "id,mail,userPrincipalName"})
+            self._candidates = [str(u["id"]) for u in page.get("value", []) if u.get("mail")]
+            if not self._candidates:
                 raise LookupError("no user with a mailbox found in the first page of /users")
-            self.mailbox_id = str(users[0]["id"])
-        return self.mailbox_id
+        return self._candidates
+
+    def probe(self, path: str, **params: str) -> dict[str, Any]:
+        """GET ``path`` (``{id}`` filled in) on the chosen mailbox, choosing the first cloud one."""
+        if self.mailbox_id is not None:
+            return self.graph.get(path.format(id=self.mailbox_id), params=params or None)
+        last: BaseException | None = None
+        for user_id in self._users():
+            try:
+                found = self.graph.get(path.format(id=user_id), params=params or None)
+            except Exception as exc:
+                if getattr(exc, "code", None) != self.ONPREM:
+                    raise
+                last = exc  # an on-premises mailbox: try the next user
+                continue
+            self.mailbox_id = user_id
+            return found
+        assert last is not None
+        raise last
 
 
 def basic_checks(
@@ -232,7 +254,7 @@ def basic_checks(
         return f"organization {names[0]}" if names else "ok"
 
     def mailbox() -> str:
-        folders = graph.get(f"/users/{pick()}/mailFolders", params={"$top": "1"})
+        folders = pick.probe("/users/{id}/mailFolders", **{"$top": "1"})
         return f"{len(folders.get('value', []))} folder(s) visible"
 
     def rules() -> str:
@@ -240,7 +262,7 @@ def basic_checks(
             raise NotApplicable(
                 f"inbox-rule APIs (messageRules) are not available in the {cloud or 'this'} cloud"
             )
-        found = graph.get(f"/users/{pick()}/mailFolders/inbox/messageRules")
+        found = pick.probe("/users/{id}/mailFolders/inbox/messageRules")
         return f"{len(found.get('value', []))} rule(s) visible"
 
     checks = [

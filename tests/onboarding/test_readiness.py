@@ -189,3 +189,27 @@ def test_report_rows_for_the_table_artifact() -> None:
 def test_bad_poll_parameters_are_refused() -> None:
     with pytest.raises(ValueError):
         poll_until_ready([], initial_delay=0)
+
+
+class HybridGraph(FakeGraph):
+    """The first users with mail have on-premises mailboxes (Graph: MailboxNotEnabledForRESTAPI)."""
+
+    def get(self, path: str, *, params: dict[str, Any] | None = None, headers: Any = None) -> dict:
+        from mailwarden.graph import NotFound
+
+        if path == "/users":
+            self.calls.append(path)
+            return {"value": [{"id": f"u{i}", "mail": f"u{i}@contoso.com"} for i in range(4)]}
+        if path.startswith(("/users/u0/", "/users/u1/")):
+            self.calls.append(path)
+            raise NotFound(404, "MailboxNotEnabledForRESTAPI", "The mailbox is hosted on-premise.")
+        return super().get(path, params=params, headers=headers)
+
+
+def test_hybrid_tenants_are_probed_on_their_first_cloud_mailbox() -> None:
+    clock = FakeClock()
+    graph = HybridGraph(clock)
+    report = poll_until_ready(basic_checks(graph, None, supports_message_rules=True), sleep=clock.sleep, clock=clock)
+    assert report.ready and report.attempts == 1
+    assert "/users/u2/mailFolders" in graph.calls and "/users/u2/mailFolders/inbox/messageRules" in graph.calls
+    assert "/users/u3/mailFolders" not in graph.calls  # the first cloud mailbox is kept
