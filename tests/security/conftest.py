@@ -60,9 +60,29 @@ def _deployments_ready(names: list[str]) -> bool:
     return set(names) <= have
 
 
-@pytest.fixture(scope="session")
+def _unserve(names: list[str]) -> None:
+    """Delete the served deployments and their automations: the takeover trigger must not go on
+    starting playbooks for the suspicious-rule events of later test modules."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        ids = set()
+        for name in names:
+            try:
+                ids.add(client.read_deployment_by_name(f"{name}/{name}").id)
+            except ObjectNotFound:
+                pass
+        for automation in client.read_automations():
+            if any(getattr(a, "deployment_id", None) in ids for a in automation.actions):
+                client.delete_automation(automation.id)
+        for deployment_id in ids:
+            client.delete_deployment(deployment_id)
+
+
+@pytest.fixture(scope="module")
 def served(prefect_harness: None, embedded: Any, session_data_dir: Path) -> Iterator[Served]:
-    """The deployments an attacker who can only start runs would aim at, served for the session."""
+    """The deployments an attacker who can only start runs would aim at, served for one module."""
     from prefect.settings import PREFECT_API_URL
 
     log = session_data_dir / "serve.log"
@@ -84,3 +104,4 @@ def served(prefect_harness: None, embedded: Any, session_data_dir: Path) -> Iter
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        _unserve(SERVED)

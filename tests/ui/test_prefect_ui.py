@@ -344,7 +344,9 @@ def test_onboarding_waits_for_consent_with_a_readable_form(
     run = wait_for(client, waiting["onboarding"], lambda s: s.is_paused() or s.is_final(), "onboarding")
     assert run.state.is_paused(), run.state
 
-    consent = latest_artifact(client, "consent-url-" + tenant.replace(".", "-"), run.id)
+    from tasks.onboarding import consent_artifact_key
+
+    consent = latest_artifact(client, consent_artifact_key(tenant, "basic"), run.id)
     open_page(page, f"{demo.url}/artifacts/artifact/{consent.id}")
     expect(page.get_by_role("heading", name=re.compile(f"Admin consent for {re.escape(tenant)}"))).to_be_visible()
     expect(page.get_by_role("link", name="Grant admin consent")).to_be_visible()
@@ -425,7 +427,8 @@ def test_takeover_playbook_asks_for_approval_in_a_form_and_takes_the_answer(
     run = wait_for(client, run, lambda s: s.is_final(), "takeover playbook after the answer")
     assert run.state.is_completed(), run.state
     report = latest_artifact(client, artifact_key("takeover-response-summary", run.parameters["tenant"]), run.id)
-    assert "rejected (not yet: calling the user first)" in str(report.data)
+    # the comment is text from outside: escaped in the Markdown, shown as typed once rendered (below)
+    assert "rejected (not yet: calling the user first)" in re.sub(r"\\(.)", r"\1", str(report.data))
     open_page(page, f"{demo.url}/artifacts/artifact/{report.id}")
     expect(page.get_by_text("Approval: rejected (not yet: calling the user first)")).to_be_visible()
     for step in ("remove_rules", "disable_account"):
