@@ -115,21 +115,11 @@ class EmbeddedSandbox:
     @contextlib.contextmanager
     def server_settings(self) -> Iterator[dict[str, str]]:
         """Point this process's settings at the sandbox (``get_settings()`` re-read); restored on exit."""
-        from mailwarden.settings import get_settings
+        from mailwarden.settings import overridden_settings
 
         wanted = self.settings_env()
-        before = {name: os.environ.get(name) for name in wanted}
-        os.environ.update(wanted)
-        get_settings.cache_clear()
-        try:
+        with overridden_settings(**wanted):
             yield wanted
-        finally:
-            for name, value in before.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            get_settings.cache_clear()
 
     def add_tenant(
         self,

@@ -5,7 +5,10 @@ Secrets are never settings: app credentials and tenant connections live in Prefe
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,3 +61,26 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The settings of this process, read once (``get_settings.cache_clear()`` to re-read)."""
     return Settings()
+
+
+@contextlib.contextmanager
+def overridden_settings(**env: str | None) -> Iterator[None]:
+    """Set (or, with None, unset) ``MAILWARDEN_*`` environment variables for a while and re-read the
+    settings; the variables and the settings are restored on exit. Child processes started meanwhile
+    inherit the override (the demo's serving process, a Dask local cluster)."""
+    before = {name: os.environ.get(name) for name in env}
+    try:
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()

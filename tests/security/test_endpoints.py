@@ -9,14 +9,13 @@ Only the server's settings (``MAILWARDEN_SANDBOX_URL``, loopback https) move the
 
 from __future__ import annotations
 
-import contextlib
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
 
+from mailwarden.settings import overridden_settings
 from tests.conftest import consent_callback, save_app_blocks
 from tests.security._standin import StandIn
 from tests.system._support import admin_consents, call_back, consent_url, in_thread, onboard_params
@@ -174,36 +173,13 @@ def test_endpoints_for_takes_https_on_loopback(url: str) -> None:
     assert ep.graph_url == url.rstrip("/") and ep.graph_resource == "https://graph.microsoft.com"
 
 
-@contextlib.contextmanager
-def _server_settings(**values: str | None) -> Iterator[None]:
-    """This process's ``MAILWARDEN_*`` settings changed for a while (None: unset), then restored."""
-    from mailwarden.settings import get_settings
-
-    before = {name: os.environ.get(name) for name in values}
-    try:
-        for name, value in values.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        get_settings.cache_clear()
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        get_settings.cache_clear()
-
-
 def test_a_sandbox_setting_beyond_loopback_is_refused_before_any_request(
     tenant_factory: Any, stand_in: StandIn,
 ) -> None:
     """Even the server setting cannot send a tenant's traffic off the machine: clients refuse to build."""
     block, _ = tenant_factory(users=10, consent="basic")
     for url in (f"https://stand-in.example:{stand_in.port}", f"http://127.0.0.1:{stand_in.port}"):
-        with _server_settings(MAILWARDEN_SANDBOX_URL=url):
+        with overridden_settings(MAILWARDEN_SANDBOX_URL=url):
             with pytest.raises(ValueError, match=r"loopback|https"):
                 block.graph_client()
             with pytest.raises(ValueError, match=r"loopback|https"):
@@ -213,12 +189,12 @@ def test_a_sandbox_setting_beyond_loopback_is_refused_before_any_request(
 
 def test_without_a_sandbox_setting_every_tenant_goes_to_microsoft_with_system_trust(tenant_factory: Any) -> None:
     block, _ = tenant_factory(users=10, consent="basic")
-    with _server_settings(MAILWARDEN_SANDBOX_URL=None, MAILWARDEN_SANDBOX_CA_FILE=None):
+    with overridden_settings(MAILWARDEN_SANDBOX_URL=None, MAILWARDEN_SANDBOX_CA_FILE=None):
         ep = block.endpoints()
         assert (ep.login_url, ep.graph_url, ep.exchange_url) == (
             "https://login.microsoftonline.com", "https://graph.microsoft.com", "https://outlook.office365.com")
         assert block.ca_file is None
-    with _server_settings(MAILWARDEN_SANDBOX_URL=None):  # a CA file alone trusts nothing instead of Microsoft
+    with overridden_settings(MAILWARDEN_SANDBOX_URL=None):  # a CA file alone trusts nothing instead of Microsoft
         assert block.ca_file is None
 
 
