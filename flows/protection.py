@@ -34,7 +34,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from mailwarden.protection import ProtectionPolicy
-from tasks.common import artifact_key, current_flow_run_id
+from tasks.common import artifact_key, current_flow_run_id, load_tenant
 from tasks.protection import (
     ProtectionPolicyInput,
     address_book,
@@ -44,7 +44,6 @@ from tasks.protection import (
     health_rows,
     protection_for,
     queue_counts,
-    resolve_tenant,
     sweep_mailbox,
     sync_tenant_subscriptions,
     tenant_actions,
@@ -71,7 +70,7 @@ def protect_mailboxes(
     if not 0 < lifetime_hours <= 10070 / 60:
         raise ValueError("lifetime_hours must be between 0 and 167.8 (Graph's limit for messages)")
     log = get_run_logger()
-    block = resolve_tenant(tenant)
+    block = load_tenant(tenant)
     urls = default_urls()
     with block.graph_client("basic") as client:
         summary = sync_tenant_subscriptions(
@@ -119,7 +118,7 @@ def process_notifications(
     if batch_size < 1 or workers < 1 or max_batches < 1:
         raise ValueError("batch_size, workers and max_batches must be at least 1")
     log = get_run_logger()
-    block = resolve_tenant(tenant) if tenant else None
+    block = load_tenant(tenant) if tenant else None
     if policy is not None:
         if block is None:
             raise ValueError("a policy override needs a tenant: each tenant's own policy applies otherwise")
@@ -167,7 +166,7 @@ def delta_sweep(
         policy: A weaker action per verdict category than the tenant's policy (default: the policy's).
         concurrency: Mailboxes swept at once.
     """
-    block = resolve_tenant(tenant)
+    block = load_tenant(tenant)
     book = address_book(block)
     targets = protected_mailboxes(book)
     if mailboxes:

@@ -18,8 +18,8 @@ from mailwarden.store import Store, open_store
 def load_tenant(tenant: str) -> M365Tenant:
     """Load a tenant's block by its block name or its primary domain; a clear error if unknown.
 
-    A tenant onboarded before block names became injective (``foo-bar.com`` was ``foo-bar-com``)
-    is found through its store row's block name, and only if that block is the same tenant's.
+    A tenant id, or a tenant onboarded before block names became injective (``foo-bar.com`` was
+    ``foo-bar-com``), is found through its store row, and only if the block is that tenant's.
     """
     if not tenant or not tenant.strip():
         raise ValueError("tenant is required (its block name or primary domain)")
@@ -34,18 +34,24 @@ def load_tenant(tenant: str) -> M365Tenant:
 
 
 def _registered_block(ref: str) -> M365Tenant | None:
+    """The block of the store's tenant ``ref`` (an id or a domain): under the row's block name, else
+    under its domain's; accepted only when the block names that tenant."""
     from mailwarden.store.repositories import get_tenant
 
     with store_for(None).session() as session:
         row = get_tenant(session, ref)
-        name, tenant_id = (row.block_name, row.id) if row is not None and row.offboarded_at is None else (None, None)
-    if not name:
-        return None
-    try:
-        block = cast(M365Tenant, M365Tenant.load(name))
-    except ValueError:
-        return None
-    return block if block.tenant_id == str(tenant_id).lower() else None
+        if row is None or row.offboarded_at is not None:
+            return None
+        tenant_id = str(row.id).lower()
+        names = [n for n in (row.block_name, tenant_block_name(row.primary_domain)) if n]
+    for name in dict.fromkeys(names):
+        try:
+            block = cast(M365Tenant, M365Tenant.load(name))
+        except ValueError:
+            continue
+        if block.tenant_id == tenant_id:
+            return block
+    return None
 
 
 def artifact_key(kind: str, tenant: M365Tenant | str) -> str:

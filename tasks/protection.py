@@ -33,7 +33,7 @@ from mailwarden.protection import (
 from mailwarden.protection.drain import TenantProtection, drain_once
 from mailwarden.settings import get_settings
 from mailwarden.store import Store, utcnow
-from mailwarden.store.repositories import count_notifications, get_tenant, list_subscriptions
+from mailwarden.store.repositories import count_notifications, list_subscriptions
 from tasks.common import load_tenant, store_for
 from tasks.scan import protected_mailboxes
 
@@ -79,19 +79,6 @@ def queue_store() -> Store:
     """The store holding subscriptions and the notification queue (the default store: the
     receiver screens notifications before it can know a tenant)."""
     return store_for(None)
-
-
-def resolve_tenant(ref: str) -> M365Tenant:
-    """A tenant's block from its block name, primary domain or tenant id."""
-    try:
-        return load_tenant(ref)
-    except ValueError:
-        with queue_store().session() as s:
-            row = get_tenant(s, ref)
-            domain = row.primary_domain if row is not None else None
-        if domain is None:
-            raise
-        return load_tenant(domain)
 
 
 def tenant_actions(block: M365Tenant, asked: dict[str, str] | None) -> ProtectionPolicy:
@@ -179,7 +166,7 @@ class _Contexts:
         with self.lock:
             if tenant_id not in self.made:
                 try:
-                    block = self.known.get(tenant_id) or resolve_tenant(tenant_id)
+                    block = self.known.get(tenant_id) or load_tenant(tenant_id)
                 except ValueError:
                     self.made[tenant_id] = None
                 else:
