@@ -6,25 +6,26 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo serve test test-slow test-all lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e './sandbox[test]' -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 ## Install everything and run the demo against the sandbox tenant (local Prefect server, SQLite).
 demo: $(STAMP)
-	$(PY) -m mailwarden.cli demo
+	$(PY) -m deployments.cli demo
 
 ## Serve every deployment, the sandbox, the consent callback and the store until Ctrl-C.
 serve: $(STAMP)
-	$(PY) -m mailwarden.cli serve
+	$(PY) -m deployments.cli serve
 
 ## Install and run the default test suite (starts a throwaway PostgreSQL when one is installed).
 test: $(STAMP)
 	./scripts/with-postgres.sh $(PY) -m pytest -q $(PYTEST_ARGS)
+	cd sandbox && ../$(PY) -m pytest -q -p no:cacheprovider
 
 ## The slow whole-system suites (CI runs them too).
 test-slow: $(STAMP)

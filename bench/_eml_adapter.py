@@ -1,4 +1,4 @@
-"""Private stand-in for ``mailwarden.sandbox.eml``: .eml bytes -> Graph-shaped message dict.
+"""Private stand-in for ``m365sandbox.eml``: .eml bytes -> Graph-shaped message dict.
 
 Used by the detection benches only while the sandbox converter is unavailable.
 """

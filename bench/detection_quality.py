@@ -35,7 +35,7 @@ def _converters() -> tuple[
     Callable[[Any], Iterator[tuple[str, bytes]]],
 ]:
     try:
-        from mailwarden.sandbox.eml import eml_to_graph_message, iter_eml
+        from m365sandbox.eml import eml_to_graph_message, iter_eml
     except ImportError:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from _eml_adapter import eml_to_graph_message, iter_eml  # type: ignore[no-redef]

@@ -34,6 +34,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from m365sandbox import Sandbox, SandboxServer
+from m365sandbox.generator import generate_tenant
 from pydantic import SecretStr
 
 from mailwarden.directory import (
@@ -49,8 +51,6 @@ from mailwarden.directory import (
     write_cache,
 )
 from mailwarden.graph import ClientSecretCredential, RetryPolicy, build_exchange_client, build_graph_client
-from mailwarden.sandbox import Sandbox, SandboxServer
-from mailwarden.sandbox.generator import generate_tenant
 from mailwarden.store import Store
 
 CLIENT_ID = "6d1f6a3e-5c1b-4d55-9d7e-0b7a0c6e1b99"

@@ -61,9 +61,9 @@ PROFILE = "latency"
 def _serve(conn: Connection, secret: str, latency: float, state_dir: str,
            tenants: list[tuple[int, int, int]]) -> None:
     """Child process: generate ``tenants`` ((seed, mailboxes, messages) each), serve them until told to stop."""
-    from mailwarden.sandbox import Sandbox, SandboxServer
-    from mailwarden.sandbox.generator import generate_tenant
-    from mailwarden.sandbox.throttle import PROFILES
+    from m365sandbox import Sandbox, SandboxServer
+    from m365sandbox.generator import generate_tenant
+    from m365sandbox.throttle import PROFILES
 
     sb = Sandbox(profile=PROFILES[PROFILE].with_(latency=latency))
     sb.register_app(CLIENT_ID, secret=secret)

@@ -41,8 +41,8 @@ CLIENT_ID = "2f4e8a10-3c5d-4e6f-8a9b-0c1d2e3f4a5c"
 
 def _serve(conn: Connection, secret: str, state_dir: str, users: int) -> None:
     """Child process: one generated tenant served over TLS until told to stop."""
-    from mailwarden.sandbox import Sandbox, SandboxServer
-    from mailwarden.sandbox.generator import generate_tenant
+    from m365sandbox import Sandbox, SandboxServer
+    from m365sandbox.generator import generate_tenant
 
     sb = Sandbox(profile="fast")
     sb.register_app(CLIENT_ID, secret=secret)
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.mailboxes, args.rounds = 20, 1
 
     import httpx
+    from m365sandbox.samples import benign_message, phishing_message
     from pydantic import SecretStr
     from sqlalchemy import func, select
 
@@ -88,7 +89,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from mailwarden.graph import ClientSecretCredential, build_graph_client, endpoints_for
     from mailwarden.protection import ProtectionPolicy, drain_once, plan_subscriptions, sync_subscriptions
     from mailwarden.protection.drain import TenantProtection
-    from mailwarden.sandbox.samples import benign_message, phishing_message
     from mailwarden.store import open_store
     from mailwarden.store.models import RemediationAction
 

@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.mailboxes, args.seconds = 10, 3.0
 
     import httpx
+    from m365sandbox.samples import phishing_message
     from pydantic import SecretStr
     from sqlalchemy import select
 
@@ -148,7 +149,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from mailwarden.graph import ClientSecretCredential, build_graph_client, endpoints_for
     from mailwarden.protection import ProtectionPolicy, drain_once, plan_subscriptions, sync_subscriptions
     from mailwarden.protection.drain import TenantProtection
-    from mailwarden.sandbox.samples import phishing_message
     from mailwarden.store import open_store
     from mailwarden.store.models import ProtectionNotification, RemediationAction, Subscription
 

@@ -19,8 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-
-from mailwarden.sandbox import Sandbox, SandboxServer
+from m365sandbox import Sandbox, SandboxServer
 
 CLIENT_ID = "00000000-bench-0000-0000-000000000001"
 SECRET = "bench-secret-value"
@@ -32,9 +31,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     try:
-        from mailwarden.sandbox.generator import generate_tenant  # type: ignore[import-not-found]
+        from m365sandbox.generator import generate_tenant  # type: ignore[import-not-found]
     except ImportError:
-        print("mailwarden.sandbox.generator is not available yet", file=sys.stderr)
+        print("m365sandbox.generator is not available yet", file=sys.stderr)
         return 2
     kwargs: dict[str, object] = {"seed": args.seed, "users": args.users}
     params = inspect.signature(generate_tenant).parameters

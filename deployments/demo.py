@@ -222,7 +222,7 @@ def tour(env: Any, tenants: list[tuple[Any, Any]]) -> Operator:
 def _protection_step(op: Operator, env: Any, state: Any, domain: str) -> None:
     """Subscribe the mailboxes to change notifications, deliver a phishing and a benign message
     (as mail arriving from outside would), let ``process-notifications`` act, show where each is."""
-    from mailwarden.sandbox.samples import benign_message, phishing_message
+    from m365sandbox.samples import benign_message, phishing_message
 
     op.run("protect-mailboxes", {"tenant": domain}, "protect mailboxes (change-notification subscriptions)")
     user = [u for u in state.users.values()

@@ -18,12 +18,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from m365sandbox import Sandbox, SandboxServer
+from m365sandbox.core import DEFAULT_TIERS
+from m365sandbox.generator import generate_tenant
 from pydantic import SecretStr
 
 from blocks.m365 import M365App, M365Tenant
-from mailwarden.sandbox import Sandbox, SandboxServer
-from mailwarden.sandbox.core import DEFAULT_TIERS
-from mailwarden.sandbox.generator import generate_tenant
 
 Consent = Literal["basic", "advanced"] | None
 

@@ -37,7 +37,7 @@ def test_demo_runs_every_flow_to_completion_and_says_where_to_look(tmp_path: Pat
         }
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "mailwarden.cli", "demo", "--exit", "--data-dir", str(tmp_path / "data")],
+        [sys.executable, "-m", "deployments.cli", "demo", "--exit", "--data-dir", str(tmp_path / "data")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1500,
     )
     out = proc.stdout + proc.stderr

@@ -40,7 +40,7 @@ def _same(a: AddressBook, b: AddressBook) -> None:
 @pytest.fixture(scope="module")
 def generated() -> DirectoryState:
     """A generated tenant (aliases, shared and room mailboxes, guests, nested groups) as a sync sees it."""
-    from mailwarden.sandbox.generator import generate_tenant
+    from m365sandbox.generator import generate_tenant
 
     seed = generate_tenant(seed=11, users=400, groups=60, messages_per_mailbox=0)
     users = {u["id"]: {k: u[k] for k in USER_SELECT if k in u} for u in seed.users}

@@ -66,9 +66,10 @@ def _queued(tenant_id: str) -> int:
 
 @pytest.fixture
 def tenant(tenant_factory: Any, receiver_url: str, embedded: Any) -> tuple[Any, Any, Any]:
+    from m365sandbox.subscriptions import hub_of
+
     from flows.protection import protect_mailboxes
     from flows.reconciliation import reconcile_licenses
-    from mailwarden.sandbox.subscriptions import hub_of
 
     block, state = tenant_factory(users=12, messages_per_mailbox=2)
     block.save(block.block_name, overwrite=True)
@@ -106,8 +107,9 @@ def test_protect_mailboxes_follows_the_directory_and_renews(tenant: tuple[Any, A
 
 def test_process_notifications_quarantines_phishing_and_emits_a_threat_event(
         tenant: tuple[Any, Any, Any], events: list[dict[str, Any]]) -> None:
+    from m365sandbox.samples import benign_message, phishing_message
+
     from flows.protection import process_notifications
-    from mailwarden.sandbox.samples import benign_message, phishing_message
 
     block, state, hub = tenant
     a, b = sorted(s.user_id for s in hub.list(state.id, block.app.client_id))[:2]
@@ -126,8 +128,9 @@ def test_process_notifications_quarantines_phishing_and_emits_a_threat_event(
 
 def test_missed_lifecycle_event_and_delta_sweep_catch_unnotified_mail(
         tenant: tuple[Any, Any, Any], events: list[dict[str, Any]]) -> None:
+    from m365sandbox.samples import phishing_message
+
     from flows.protection import delta_sweep, process_notifications
-    from mailwarden.sandbox.samples import phishing_message
 
     block, state, hub = tenant
     subs = sorted(hub.list(state.id, block.app.client_id), key=lambda s: s.user_id)

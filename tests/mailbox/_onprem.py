@@ -5,9 +5,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from m365sandbox.ews import PATH, add_onprem_account, is_onprem
 from pydantic import SecretStr
-
-from mailwarden.sandbox.ews import PATH, add_onprem_account, is_onprem
 
 
 def hybrid_tenant(tenant_factory: Any, embedded: Any, *, onprem_share: float = 0.5, password: str | None = None,

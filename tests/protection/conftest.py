@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from m365sandbox.subscriptions import SubscriptionHub, hub_of
 
 from deployments.callback import CallbackServer, create_app
 from mailwarden.protection import ProtectionPolicy, plan_subscriptions, sync_subscriptions
 from mailwarden.protection.drain import TenantProtection
-from mailwarden.sandbox.subscriptions import SubscriptionHub, hub_of
 from mailwarden.store import Store, open_store
 from mailwarden.store.repositories import count_notifications, list_subscriptions
 

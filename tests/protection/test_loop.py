@@ -9,11 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from m365sandbox.samples import benign_message, phishing_message
 from sqlalchemy import func, select
 
 from mailwarden.mailbox import QUARANTINE_FOLDER
 from mailwarden.protection import drain_once
-from mailwarden.sandbox.samples import benign_message, phishing_message
 from mailwarden.store.models import ProcessedMessage, RemediationAction
 from mailwarden.store.repositories import count_notifications
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from m365sandbox.samples import benign_message
 
 from deployments.callback import create_app
 from deployments.receiver import QUEUED_EVENT, PrefectKick
-from mailwarden.sandbox.samples import benign_message
 from mailwarden.store import utcnow
 from mailwarden.store.repositories import save_subscription
 

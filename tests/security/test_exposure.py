@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    return subprocess.run([sys.executable, "-m", "mailwarden.cli", "serve"], cwd=REPO, env={**clean, **env},
+    return subprocess.run([sys.executable, "-m", "deployments.cli", "serve"], cwd=REPO, env={**clean, **env},
                           capture_output=True, text=True, timeout=120, check=False)
 
 

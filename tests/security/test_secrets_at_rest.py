@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from m365sandbox.tls import TlsFiles, write_tls_files
 from pydantic import SecretStr
 
 from mailwarden.mailbox.ews import EwsConnection, EwsMailbox, EwsSettings, OnPremUnavailable
-from mailwarden.sandbox.tls import TlsFiles, write_tls_files
 from mailwarden.settings import get_settings
 
 

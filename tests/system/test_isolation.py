@@ -32,8 +32,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 def _own_app_tenant(embedded: Any, tenant_factory: Any) -> tuple[Any, Any]:
     """A tenant that consented only to its own app registration (not to mailwarden's shared ones)."""
+    from m365sandbox.core import DEFAULT_TIERS
+
     from blocks.m365 import M365App
-    from mailwarden.sandbox.core import DEFAULT_TIERS
 
     block, state = tenant_factory(users=12, messages_per_mailbox=5, phishing_rate=0.2, consent=None)
     client_id, secret = str(uuid.uuid4()), secrets.token_urlsafe(32)

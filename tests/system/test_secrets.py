@@ -151,10 +151,10 @@ def _with_ews_and_a_certificate(tenant: str, state: Any, embedded: Any) -> tuple
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
+    from m365sandbox.ews import PATH, add_onprem_account
     from pydantic import SecretStr
 
     from blocks.m365 import M365App, M365Tenant
-    from mailwarden.sandbox.ews import PATH, add_onprem_account
 
     block: Any = M365Tenant.load(tenant)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -201,13 +201,14 @@ def test_no_client_secret_token_or_generated_password_reaches_logs_artifacts_eve
         embedded: Any, tenant_factory: Any, app_blocks: dict[str, str], hook: Any, hook_block: str,
         callback: Any, issued: dict[str, list[str]], caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from m365sandbox.state import verify_password
+
     from flows.historic_scan import historic_scan
     from flows.onboarding import onboard_tenant
     from flows.reconciliation import reconcile_licenses
     from flows.rules_audit import rules_audit
     from flows.takeover_response import takeover_response
     from flows.threat_response import ThreatQuery, threat_response
-    from mailwarden.sandbox.state import verify_password
     from tests._policy import ALL_UNATTENDED, UNATTENDED_RESPONSE, save_policy
     from tests.security._dask_capture import assert_no_secret, captured_dask_traffic, leaked, tenant_secrets
 

@@ -101,7 +101,7 @@ def demo(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[D
     log = tmp / "demo.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mailwarden.cli", "demo", "--data-dir", str(tmp / "data"), "--users", "10"],
+            [sys.executable, "-m", "deployments.cli", "demo", "--data-dir", str(tmp / "data"), "--users", "10"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
             # Ctrl-C must reach the demo even when this runs as a background job (SIGINT ignored).
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
