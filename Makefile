@@ -34,9 +34,11 @@ test-slow: $(STAMP)
 
 test-all: test test-slow
 
+## ruff, mypy and the import contracts of pyproject.toml (CI runs this first).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 ## Every benchmark, figures printed as one table.
 bench: $(STAMP)
