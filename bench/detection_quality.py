@@ -16,7 +16,6 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,30 +23,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CORPUS = Path(__import__("os").environ.get("MAILWARDEN_CORPUS", ROOT / ".." / "shared" / "corpus"))
 
+from m365sandbox.eml import eml_to_graph_message, iter_eml  # noqa: E402
+
 from mailwarden.detection import Category, DetectionPolicy, classify, load_policy  # noqa: E402
 
 NOT_CLEAN = {Category.MALICIOUS, Category.SUSPICIOUS, Category.SPAM}
 THREAT = {Category.MALICIOUS, Category.SUSPICIOUS}
 
 
-def _converters() -> tuple[
-    Callable[[bytes], tuple[dict[str, Any], list[dict[str, Any]]]],
-    Callable[[Any], Iterator[tuple[str, bytes]]],
-]:
-    try:
-        from m365sandbox.eml import eml_to_graph_message, iter_eml
-    except ImportError:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from _eml_adapter import eml_to_graph_message, iter_eml  # type: ignore[no-redef]
-    return eml_to_graph_message, iter_eml
-
-
 def load_messages(source: str | Path) -> list[tuple[str, dict[str, Any]]]:
     """(name, Graph message) for every .eml in a directory or tar.gz, in name order."""
-    convert, iterate = _converters()
     out = []
-    for name, raw in iterate(source):
-        message, attachments = convert(raw)
+    for name, raw in iter_eml(source):
+        message, attachments = eml_to_graph_message(raw)
         if attachments and not message.get("attachments"):
             message = {**message, "attachments": attachments}
         out.append((name, message))

@@ -9,7 +9,6 @@ Prints wall time of generation, loading and the first page over TLS, and peak me
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import resource
 import sys
@@ -20,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 from m365sandbox import Sandbox, SandboxServer
+from m365sandbox.generator import generate_tenant
 
 CLIENT_ID = "00000000-bench-0000-0000-000000000001"
 SECRET = "bench-secret-value"
@@ -30,18 +30,8 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    try:
-        from m365sandbox.generator import generate_tenant  # type: ignore[import-not-found]
-    except ImportError:
-        print("m365sandbox.generator is not available yet", file=sys.stderr)
-        return 2
-    kwargs: dict[str, object] = {"seed": args.seed, "users": args.users}
-    params = inspect.signature(generate_tenant).parameters
-    for name, value in (("mail", False), ("messages_per_mailbox", 0), ("with_mail", False)):
-        if name in params:
-            kwargs[name] = value
     t0 = time.perf_counter()
-    seed = generate_tenant(**kwargs)
+    seed = generate_tenant(seed=args.seed, users=args.users, messages_per_mailbox=0)
     t1 = time.perf_counter()
     sb = Sandbox(profile="fast")
     sb.register_app(CLIENT_ID, secret=SECRET)
