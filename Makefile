@@ -34,11 +34,14 @@ test-slow: $(STAMP)
 
 test-all: test test-slow
 
-## ruff, mypy and the import contracts of pyproject.toml (CI runs this first).
+## ruff, mypy and the import contracts of pyproject.toml, then the sandbox with its own
+## configuration in sandbox/pyproject.toml (CI runs this first).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	cd sandbox && $(abspath $(VENV))/bin/ruff check .
+	cd sandbox && $(abspath $(VENV))/bin/mypy
 
 ## Every benchmark, figures printed as one table.
 bench: $(STAMP)
