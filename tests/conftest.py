@@ -12,15 +12,6 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MAILWARDEN_SHARED_DIR", REPO.parent / "shared"))
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The ``shared/`` folder beside the repository (schema, corpus)."""
-    return SHARED
-
 
 @pytest.fixture(scope="session")
 def session_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -10,7 +10,9 @@ API::
                                               # navigation properties, bound actions/functions
     schema.unknown_properties("user", obj)    # top-level keys of obj not in the schema ("@odata.*" ignored)
 
-Set ``MAILWARDEN_SHARED_DIR`` to read the schema from elsewhere.
+Set ``MAILWARDEN_SHARED_DIR`` to read the schema from elsewhere. A missing schema skips the tests
+that need it (``needs_schema``); under ``CI=true`` it fails them instead (``load_schema`` says what
+is missing), so CI cannot go green by silently skipping conformance.
 """
 
 from __future__ import annotations
@@ -23,12 +25,36 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 REPO = Path(__file__).resolve().parents[2]
 
 
 def schema_dir() -> Path:
     return Path(os.environ.get("MAILWARDEN_SHARED_DIR", REPO / ".." / "shared")) / "graph-schema"
+
+
+def in_ci() -> bool:
+    """``CI=true``: data missing from the shared folder is a failure, not a skip."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require_shared(path: Path, what: str) -> Path:
+    """``path`` when it exists; else skip the calling test, or fail it under ``CI=true``."""
+    if not path.exists():
+        message = f"{what} not found: {path} (MAILWARDEN_SHARED_DIR names the folder holding it)"
+        if in_ci():
+            pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+needs_schema = pytest.mark.skipif(
+    not in_ci() and not (schema_dir() / "v1.0-Prod.csdl.gz").exists(),
+    reason=f"Graph CSDL schema not found under {schema_dir()}",
+)
+"""Skip a test (or a module, as ``pytestmark``) without the schema; under CI the test runs and fails."""
 
 
 def _short(type_name: str) -> str:
@@ -128,7 +154,7 @@ class Schema:
 @lru_cache(maxsize=4)
 def load_schema(name: str = "v1.0-Prod") -> Schema:
     """Parse ``<name>.csdl.gz`` (cached)."""
-    path = schema_dir() / f"{name}.csdl.gz"
+    path = require_shared(schema_dir() / f"{name}.csdl.gz", "Graph CSDL schema")
     with gzip.open(path) as fh:
         root = ET.parse(fh).getroot()
     s = Schema()

@@ -6,10 +6,9 @@ import httpx
 import pytest
 from m365sandbox.directory import GROUP_PROPERTIES, USER_PROPERTIES
 
-from tests.csdl import load_schema, schema_dir
+from tests.csdl import load_schema, needs_schema
 
-pytestmark = pytest.mark.skipif(not (schema_dir() / "v1.0-Prod.csdl.gz").exists(),
-                                reason="graph schema not found beside the repository")
+pytestmark = needs_schema
 
 ALICE = "aaaaaaaa-u001-4000-8000-000000000000"
 G_OUTER = "aaaaaaaa-g001-4000-8000-000000000000"

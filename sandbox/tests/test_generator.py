@@ -13,9 +13,7 @@ from m365sandbox.gen_mail import WELL_KNOWN_FOLDERS
 from m365sandbox.generator import generate_tenant
 from m365sandbox.seed import TenantSeed
 
-from tests.csdl import load_schema, schema_dir
-
-needs_schema = pytest.mark.skipif(not (schema_dir() / "v1.0-Prod.csdl.gz").exists(), reason="no Graph schema")
+from tests.csdl import load_schema, needs_schema
 
 
 def _digest(seed: TenantSeed) -> str:

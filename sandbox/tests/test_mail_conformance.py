@@ -15,12 +15,11 @@ from m365sandbox.mail.schema import (
     RULE_PROPERTIES,
 )
 
-from tests.csdl import load_schema, schema_dir
+from tests.csdl import load_schema, needs_schema
 from tests.test_mail_harness import ALICE, BOB, Harness, make_tenant, message
 from tests.test_mail_rules import FORWARD, LOCKED
 
-pytestmark = pytest.mark.skipif(not (schema_dir() / "v1.0-Prod.csdl.gz").exists(),
-                                reason="graph schema not found beside the repository")
+pytestmark = needs_schema
 
 SERVED_PATHS = [
     "users/{id}/messages", "users/{id}/messages/{id}", "users/{id}/messages/{id}/move",

@@ -7,13 +7,14 @@ the Prefect API, shows recall and false positives per source (generated and real
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests._shared import require_shared
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 SINCE = datetime(2000, 1, 1, tzinfo=UTC)  # the legitimate set is from 2002
@@ -23,16 +24,10 @@ QUARANTINE_ALL = {"actions": {"malicious": "quarantine", "suspicious": "quaranti
 
 
 @pytest.fixture(scope="module")
-def real_mail(shared_dir: Path) -> list[tuple[str, str]]:
+def real_mail() -> list[tuple[str, str]]:
     """(archive, label) of the corpus dev sets; missing corpus fails under CI, else skips."""
-    corpus = shared_dir / "corpus"
-    missing = [name for name in SETS.values() if not (corpus / name).is_file()]
-    if missing:
-        message = f"real-mail corpus not found: {', '.join(missing)} under {corpus} (see ../shared/corpus)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return [(str(corpus / name), label) for label, name in SETS.items()]
+    paths = require_shared(*(f"corpus/{name}" for name in SETS.values()), what="real-mail corpus")
+    return [(str(path), label) for path, label in zip(paths, SETS, strict=True)]
 
 
 def _summary_artifact(flow_run_id: Any, block: Any) -> str:
