@@ -50,7 +50,13 @@ from mailwarden.directory import (
     sync_directory,
     write_cache,
 )
-from mailwarden.graph import ClientSecretCredential, RetryPolicy, build_exchange_client, build_graph_client
+from mailwarden.graph import (
+    ClientSecretCredential,
+    RetryPolicy,
+    build_exchange_client,
+    build_graph_client,
+    endpoints_for,
+)
 from mailwarden.store import Store
 
 CLIENT_ID = "6d1f6a3e-5c1b-4d55-9d7e-0b7a0c6e1b99"
@@ -235,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {"users": args.users, "groups": args.groups, "change": args.change,
                            "delta_from": "store" if args.no_cache else "cache"}
     with tempfile.TemporaryDirectory() as tmp, SandboxServer(sb, state_dir=Path(tmp) / "sb") as srv:
-        endpoints = srv.endpoints("global")
+        endpoints = endpoints_for("global", login_url=srv.url, graph_url=srv.url, exchange_url=srv.url)
         retry = RetryPolicy(max_attempts=3, sleep=lambda s: None)
         store = Store(f"sqlite:///{Path(tmp) / 'store.sqlite'}")
         store.migrate()

@@ -103,7 +103,7 @@ class ClientCert:
 
 def make_client_cert() -> ClientCert:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailwarden-test-app")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "m365-sandbox-test-app")])
     now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))

@@ -95,9 +95,10 @@ def test_cli_serve_prints_url_ca_and_credentials(tmp_path: Path, capsys: pytest.
 
 def test_server_endpoints_point_every_url_at_the_sandbox(server: SandboxServer) -> None:
     ep = server.endpoints("usgov-gcchigh")
-    get = ep.get if isinstance(ep, dict) else lambda k: getattr(ep, k)
-    assert get("graph_url") == get("exchange_url") == get("login_url") == server.url
-    assert get("graph_resource") == "https://graph.microsoft.us"  # the audience stays the cloud's
+    assert ep["graph_url"] == ep["exchange_url"] == ep["login_url"] == server.url
+    assert ep["graph_resource"] == "https://graph.microsoft.us"  # the audience stays the cloud's
+    assert ep["exchange_resource"] == "https://outlook.office365.us"
+    assert server.endpoints("china")["supports_message_rules"] is False
 
 
 def test_control_endpoint_refuses_non_loopback_clients(sb: Sandbox) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import requests
 from exchangelib import BASIC, IMPERSONATION, Account, Configuration, Credentials, Folder, Version
 from exchangelib.errors import (
     ErrorFolderExists,
@@ -24,15 +26,27 @@ from exchangelib.errors import (
 )
 from exchangelib.items import HARD_DELETE, MOVE_TO_DELETED_ITEMS, SOFT_DELETE
 from exchangelib.properties import Rule
+from exchangelib.protocol import BaseProtocol
 from exchangelib.version import EXCHANGE_2016
 from m365sandbox import Sandbox, SandboxServer
 from m365sandbox.ews import PATH, add_onprem_account, is_onprem
 from m365sandbox.generator import generate_tenant
 
-from mailwarden.mailbox.ews import TrustAdapter, _install_adapter
-
 USER = "svc-ews@{domain}"
 PASSWORD = "onprem-Service-pw-1"
+
+
+class SandboxTrust(requests.adapters.HTTPAdapter):
+    """exchangelib's HTTP adapter for these tests: requests to the sandbox verify its own CA."""
+
+    ca_files: ClassVar[dict[str, str]] = {}
+    """``host:port`` -> CA file."""
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        ca = self.ca_files.get(urlsplit(str(request.url)).netloc.lower())
+        if ca is not None:
+            kwargs["verify"] = ca
+        return super().send(request, *args, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +56,12 @@ def onprem(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     other = sb.add_tenant(generate_tenant(seed=42, users=12, onprem_share=0.5, messages_per_mailbox=2))
     add_onprem_account(t, USER.format(domain=t.domain), PASSWORD)
     with SandboxServer(sb, host="127.0.0.1", port=0, state_dir=Path(tmp_path_factory.mktemp("ews"))) as srv:
-        _install_adapter()
-        TrustAdapter.register(srv.url, str(srv.ca_file))
-        yield {"sb": sb, "tenant": t, "other": other, "server": srv, "url": f"{srv.url}{PATH}"}
+        SandboxTrust.ca_files[urlsplit(srv.url).netloc.lower()] = str(srv.ca_file)
+        previous, BaseProtocol.HTTP_ADAPTER_CLS = BaseProtocol.HTTP_ADAPTER_CLS, SandboxTrust
+        try:
+            yield {"sb": sb, "tenant": t, "other": other, "server": srv, "url": f"{srv.url}{PATH}"}
+        finally:
+            BaseProtocol.HTTP_ADAPTER_CLS = previous
 
 
 def _config(env: dict[str, Any], password: str = PASSWORD) -> Configuration:

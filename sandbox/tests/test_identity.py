@@ -39,6 +39,16 @@ def test_msal_gets_token_with_client_secret(sb: Sandbox, server: SandboxServer) 
     assert 3500 < claims["exp"] - claims["iat"] <= 3600
 
 
+def test_token_names_the_registered_app(sb: Sandbox, server: SandboxServer) -> None:
+    assert _claims(get_token(server, TENANT_A).json()["access_token"])["app_displayname"] == "m365-sandbox app"
+    sb.register_app(CLIENT_ID, display_name="Contoso Mail Audit")
+    try:
+        claims = _claims(get_token(server, TENANT_A).json()["access_token"])
+    finally:
+        sb.register_app(CLIENT_ID, display_name="m365-sandbox app")
+    assert claims["app_displayname"] == "Contoso Mail Audit"
+
+
 def test_msal_gets_token_with_certificate_by_domain_authority(sb: Sandbox, server: SandboxServer,
                                                               client_cert: ClientCert) -> None:
     cred = {"private_key": client_cert.key_pem, "thumbprint": client_cert.thumbprint}
@@ -126,9 +136,11 @@ def _consent(server: SandboxServer, tenant: str, **extra: str) -> httpx.Response
             "client_id": CLIENT_ID, "redirect_uri": REDIRECT, "state": "xyz", "scope": GRAPH, **extra})
 
 
-def test_admin_consent_redirects_and_grants_the_requested_tier(sb: Sandbox, server: SandboxServer) -> None:
+@pytest.mark.parametrize("parameter", ["sandbox_tier", "mailwarden_tier"])
+def test_admin_consent_redirects_and_grants_the_requested_tier(sb: Sandbox, server: SandboxServer,
+                                                               parameter: str) -> None:
     sb.revoke_consent(TENANT_B)
-    resp = _consent(server, "fabrikam.example", mailwarden_tier="advanced")
+    resp = _consent(server, "fabrikam.example", **{parameter: "advanced"})
     assert resp.status_code == 302
     loc = urlsplit(resp.headers["location"])
     q = parse_qs(loc.query)

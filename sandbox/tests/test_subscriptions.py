@@ -3,23 +3,54 @@ lifecycle notifications, expiry on the sandbox clock and the per-tenant notifica
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from m365sandbox import Sandbox, SandboxServer
 from m365sandbox.subscriptions import MAX_MESSAGE_MINUTES
 
-from deployments.callback import CallbackServer
-
 from .conftest import TENANT_A
 
 ALICE = "alice@contoso.example"
+
+
+class LocalServer:
+    """An ASGI app served by uvicorn on a loopback port of its own, from a daemon thread."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
+                                                     access_log=False))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
+                                        name="test-receiver", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the test receiver did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
 
 
 class Receiver:
@@ -50,7 +81,7 @@ class Receiver:
         async def lifecycle(request: Request) -> Response:
             return await handle(request, self.lifecycle)
 
-        self.server = CallbackServer(app)
+        self.server = LocalServer(app)
 
     def wait_for(self, sink: list[dict[str, Any]], n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         with self.cond:

@@ -3,8 +3,9 @@
 Admin consent tiers: one app registration carries several permission tiers (``basic``,
 ``advanced``). Azure AD itself grants an app's statically configured permissions on
 ``/adminconsent`` (v2: ``scope={resource}/.default``); the sandbox reads which tier to grant
-from an extra query parameter ``mailwarden_tier`` (default ``basic``) on the same request.
-Real Azure AD ignores unknown parameters, so the same consent URL works against both.
+from an extra query parameter on the same request, ``sandbox_tier`` (also read under the name
+``mailwarden_tier``, which existing clients send; default ``basic``). Real Azure AD ignores
+unknown parameters, so the same consent URL works against both.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class AppRegistration:
     certificates: list[x509.Certificate] = field(default_factory=list, repr=False)
     redirect_uris: list[str] = field(default_factory=list)
     tiers: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_TIERS))
+    display_name: str = "m365-sandbox app"
+    """What tokens carry as ``app_displayname``."""
 
     def check_secret(self, secret: str) -> bool:
         digest = hashlib.sha256(secret.encode()).digest()
@@ -142,10 +145,13 @@ class Sandbox:
     def register_app(self, client_id: str, *, secret: str | None = None,
                      certificate_pem: str | bytes | None = None,
                      redirect_uris: Iterable[str] = (),
-                     tiers: dict[str, Iterable[str]] | None = None) -> AppRegistration:
+                     tiers: dict[str, Iterable[str]] | None = None,
+                     display_name: str | None = None) -> AppRegistration:
         """Register (or extend) an app with a secret and/or a public certificate."""
         with self.lock:
             app = self.apps.setdefault(client_id, AppRegistration(client_id))
+            if display_name is not None:
+                app.display_name = display_name
             if secret is not None:
                 app.secret_hashes.append(hashlib.sha256(secret.encode()).digest())
             if certificate_pem is not None:

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from m365sandbox.core import DEFAULT_TIERS, Sandbox
 
-DEMO_CLIENT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://mailwarden.invalid/sandbox-app"))
+DEMO_CLIENT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://m365-sandbox.invalid/demo-app"))
 DEFAULT_REDIRECTS = ("http://localhost:8766/consent/callback", "http://127.0.0.1:8766/consent/callback")
 
 
@@ -27,7 +27,7 @@ def create_demo_app(sb: Sandbox, state_dir: Path, redirect_uris: tuple[str, ...]
     state_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(32)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mailwarden sandbox app")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "m365-sandbox demo app")])
     now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))

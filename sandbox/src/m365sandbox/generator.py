@@ -30,6 +30,7 @@ CLOUDS = ("global", "usgov-gcchigh", "usgov-dod", "china")
 
 
 def _stream(seed: int, part: str) -> random.Random:
+    # The stream names are part of every seed's output: renaming them would change every tenant.
     return random.Random(f"mailwarden-sandbox:{seed}:{part}")
 
 

@@ -164,7 +164,7 @@ def issue_token(sb: Sandbox, tenant_ref: str, form: dict[str, str], token_url: s
     uti = secrets.token_urlsafe(16)
     claims: dict[str, Any] = {
         "aud": resource, "iss": f"https://sts.windows.net/{t.id}/", "iat": now, "nbf": now,
-        "exp": now + lifetime, "aio": secrets.token_urlsafe(12), "app_displayname": "mailwarden",
+        "exp": now + lifetime, "aio": secrets.token_urlsafe(12), "app_displayname": app.display_name,
         "appid": client_id, "appidacr": appidacr, "idp": f"https://sts.windows.net/{t.id}/",
         "idtyp": "app", "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{t.id}/{client_id}")),
         "roles": sorted(consent.roles), "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sp/{client_id}")),
@@ -235,7 +235,7 @@ def admin_consent(sb: Sandbox, tenant_ref: str, q: dict[str, str]) -> Response:
     if denied is not None:
         return RedirectResponse(redirect_uri + sep + urlencode(
             {"error": "access_denied", "error_description": denied, "state": state}), status_code=302)
-    tier = q.get("mailwarden_tier", "basic")
+    tier = q.get("sandbox_tier") or q.get("mailwarden_tier") or "basic"
     if tier not in app.tiers:
         return RedirectResponse(redirect_uri + sep + urlencode(
             {"error": "invalid_request", "error_description": f"Unknown permission tier '{tier}'.",

@@ -13,6 +13,7 @@ import uvicorn
 
 from m365sandbox.app import RawSendMarker, build_app
 from m365sandbox.core import Sandbox
+from m365sandbox.state import CLOUD_RESOURCES
 from m365sandbox.tls import write_tls_files
 
 
@@ -26,7 +27,7 @@ class SandboxServer:
         self.port = port
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if state_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="mailwarden-sandbox-")
+            self._tmp = tempfile.TemporaryDirectory(prefix="m365-sandbox-")
             state_dir = self._tmp.name
         self.state_dir = Path(state_dir)
         self.tls = write_tls_files(self.state_dir / "tls", (host, "localhost", "127.0.0.1"))
@@ -49,7 +50,7 @@ class SandboxServer:
                                 log_level="warning", lifespan="off", access_log=False,
                                 timeout_keep_alive=30)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="mailwarden-sandbox", daemon=True)
+        self._thread = threading.Thread(target=self._server.run, name="m365-sandbox", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + self.startup_timeout
         while not self._server.started:
@@ -78,16 +79,10 @@ class SandboxServer:
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    def endpoints(self, cloud: str = "global") -> Any:
-        """The cloud's endpoints with every URL pointed at this server (a ``CloudEndpoints`` when
-        ``mailwarden.graph`` provides ``endpoints_for``, else a plain dict of the same fields)."""
-        try:
-            from mailwarden.graph import endpoints_for  # type: ignore[attr-defined]
-        except ImportError:
-            from m365sandbox.state import CLOUD_RESOURCES
-
-            graph, exchange = CLOUD_RESOURCES[cloud]
-            return {"cloud": cloud, "login_url": self.url, "graph_url": self.url, "exchange_url": self.url,
-                    "graph_resource": graph, "exchange_resource": exchange,
-                    "supports_message_rules": cloud != "china"}
-        return endpoints_for(cloud, login_url=self.url, graph_url=self.url, exchange_url=self.url)
+    def endpoints(self, cloud: str = "global") -> dict[str, Any]:
+        """The cloud's endpoints with every URL pointed at this server; the token audiences
+        (``graph_resource``, ``exchange_resource``) stay the cloud's own."""
+        graph, exchange = CLOUD_RESOURCES[cloud]
+        return {"cloud": cloud, "login_url": self.url, "graph_url": self.url, "exchange_url": self.url,
+                "graph_resource": graph, "exchange_resource": exchange,
+                "supports_message_rules": cloud != "china"}

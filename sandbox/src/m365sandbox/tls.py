@@ -23,7 +23,7 @@ class TlsFiles:
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mailwarden sandbox"),
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "m365-sandbox"),
                       x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
@@ -33,8 +33,8 @@ def write_tls_files(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "loc
     now = dt.datetime.now(dt.UTC)
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ca_cert = (
-        x509.CertificateBuilder().subject_name(_name("mailwarden sandbox CA"))
-        .issuer_name(_name("mailwarden sandbox CA")).public_key(ca_key.public_key())
+        x509.CertificateBuilder().subject_name(_name("m365-sandbox CA"))
+        .issuer_name(_name("m365-sandbox CA")).public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
