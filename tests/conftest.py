@@ -118,6 +118,27 @@ def tenant_factory(embedded: Any) -> Callable[..., tuple[Any, Any]]:
     return make
 
 
+def awaits_input(client: Any, run: Any) -> bool:
+    """Whether paused ``run`` has registered the schema of the input it waits for.
+
+    A flow paused with ``wait_for_input`` saves that schema just after its state turns Paused;
+    until then the server refuses to resume it ("Run input schema not found"), so a test that
+    approves a paused run polls this before resuming.
+    """
+    import httpx
+
+    keyset = run.state.state_details.run_input_keyset if run.state is not None else None
+    if not keyset:
+        return False
+    try:
+        client.read_flow_run_input(run.id, keyset["schema"])
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code == 404:
+            return False
+        raise
+    return True
+
+
 # --- onboarding helpers shared by the onboarding flow tests and the whole-system suite ----------
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests._policy import ALL_UNATTENDED, save_policy
+from tests.conftest import awaits_input
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -75,14 +76,14 @@ def _approve_when_paused(run_input: dict[str, Any], user: str) -> threading.Thre
 
     def run() -> None:
         flt = FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])))
+        deadline = time.monotonic() + 60
         with get_client(sync_client=True) as client:
-            for _ in range(300):
+            while time.monotonic() < deadline:
                 runs = [r for r in client.read_flow_runs(flow_run_filter=flt) if r.parameters.get("user") == user]
-                if runs:
-                    time.sleep(0.5)  # the flow registers its input schema right after pausing
+                if runs and awaits_input(client, runs[0]):
                     resume_flow_run(runs[0].id, run_input=run_input)
                     return
-                time.sleep(0.2)
+                time.sleep(0.2)  # polling the server for the paused run and its input schema
 
     th = threading.Thread(target=run, daemon=True)
     th.start()

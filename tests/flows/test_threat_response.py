@@ -10,6 +10,7 @@ import pytest
 
 from tasks.common import artifact_key
 from tests._policy import UNATTENDED_RESPONSE, save_policy
+from tests.conftest import awaits_input
 from tests.flows._artifacts import latest_table
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -138,8 +139,8 @@ def test_ask_pauses_for_approval_and_acts_only_on_the_narrowed_mailboxes(campaig
         while paused is None and time.monotonic() < deadline:
             runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
-            paused = next((r for r in runs if r.flow_id and r.parameters.get("tenant") == block.primary_domain),
-                          None)
+            paused = next((r for r in runs if r.flow_id and r.parameters.get("tenant") == block.primary_domain
+                           and awaits_input(client, r)), None)
             if paused is None:
                 time.sleep(0.2)  # polling the server for the paused state, not a timing assumption
     assert paused is not None, "the flow never paused for approval"
