@@ -21,11 +21,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".data")
     store_url: str | None = None
-    sandbox_host: str = "127.0.0.1"
     sandbox_port: int = 8765
     callback_host: str = "127.0.0.1"
     callback_port: int = 8766
-    demo_mode: bool = False
 
     # What decides security lives here, on the server, never in a run's parameters or a block a
     # run can write (README, "Security model"). Each field is read where it is used.

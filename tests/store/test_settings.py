@@ -13,18 +13,17 @@ def test_defaults_put_the_sqlite_store_in_the_data_dir(monkeypatch) -> None:
     settings = Settings()
     assert settings.data_dir == Path(".data")
     assert settings.effective_store_url == "sqlite:///.data/mailwarden.sqlite"
-    assert (settings.sandbox_host, settings.sandbox_port) == ("127.0.0.1", 8765)
+    assert settings.sandbox_port == 8765
     assert (settings.callback_host, settings.callback_port) == ("127.0.0.1", 8766)
-    assert settings.demo_mode is False
 
 
 def test_env_prefix_overrides_values(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("MAILWARDEN_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("MAILWARDEN_SANDBOX_PORT", "9999")
-    monkeypatch.setenv("MAILWARDEN_DEMO_MODE", "true")
+    monkeypatch.setenv("MAILWARDEN_CALLBACK_HOST", "127.0.0.2")
     monkeypatch.delenv("MAILWARDEN_STORE_URL", raising=False)
     settings = Settings()
-    assert settings.sandbox_port == 9999 and settings.demo_mode is True
+    assert settings.sandbox_port == 9999 and settings.callback_host == "127.0.0.2"
     assert settings.effective_store_url == f"sqlite:///{tmp_path / 'mailwarden.sqlite'}"
 
 
