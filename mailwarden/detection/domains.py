@@ -74,7 +74,6 @@ _VISUAL = (
     ("5", "s"),
     ("|", "l"),
 )
-_HOST_RE = re.compile(r"^[a-z0-9._-]+$")
 
 
 def split_address(address: object) -> tuple[str, str] | None:
@@ -234,8 +233,3 @@ def embedded_brand(host: str, protected: frozenset[str]) -> str | None:
         if (len(reg_tokens) > 1 and t_label in reg_tokens) or t_label in sub_tokens:
             return target
     return None
-
-
-def valid_host(host: str) -> bool:
-    """True for a syntactically plausible ASCII host name."""
-    return bool(_HOST_RE.match(host)) and "." in host and len(host) <= 253
