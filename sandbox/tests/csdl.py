@@ -6,6 +6,8 @@ API::
     schema.properties("user")                 # structural + navigation names, base types included
     schema.structural("message"); schema.navigation("mailFolder")
     schema.complex_properties("emailAddress") # properties of a ComplexType (base types included)
+    schema.property_types("mailboxSettings")  # name -> declared type ("graph.localeInfo", "Edm.String")
+    schema.enums["userPurpose"]               # the members of an EnumType
     schema.has_path("users/{id}/mailFolders/{id}/messages/delta")   # entity sets, singletons,
                                               # navigation properties, bound actions/functions
     schema.unknown_properties("user", obj)    # top-level keys of obj not in the schema ("@odata.*" ignored)
@@ -82,6 +84,8 @@ class Schema:
     """entity set / singleton name -> entity type."""
     bound: dict[str, dict[str, str]] = field(default_factory=dict)
     """binding type (short, collection as ``Collection(x)``) -> operation name -> return type."""
+    enums: dict[str, list[str]] = field(default_factory=dict)
+    """EnumType name -> member names."""
     _singletons: set[str] = field(default_factory=set)
 
     def _chain(self, table: dict[str, _Type], name: str) -> list[_Type]:
@@ -104,6 +108,11 @@ class Schema:
 
     def complex_properties(self, name: str) -> set[str]:
         return {p for t in self._chain(self.complexes, name) for p in t.structural}
+
+    def property_types(self, name: str) -> dict[str, str]:
+        """Structural property -> declared type of an entity or complex type (base types included)."""
+        table = self.complexes if name in self.complexes else self.entities
+        return {p: ty for t in reversed(self._chain(table, name)) for p, ty in t.structural.items()}
 
     def unknown_properties(self, entity: str, obj: dict[str, Any]) -> set[str]:
         known = self.properties(entity)
@@ -169,6 +178,8 @@ def load_schema(name: str = "v1.0-Prod") -> Schema:
                 for p in el.findall(f"{EDM}NavigationProperty"):
                     t.navigation[p.get("Name", "")] = p.get("Type", "")
                 table[el.get("Name", "")] = t
+        for el in schema.findall(f"{EDM}EnumType"):
+            s.enums[el.get("Name", "")] = [m.get("Name", "") for m in el.findall(f"{EDM}Member")]
         for kind in ("Action", "Function"):
             for el in schema.findall(f"{EDM}{kind}"):
                 if el.get("IsBound") != "true":

@@ -48,9 +48,12 @@ def test_users_paging_uses_absolute_next_links_on_the_sandbox_host(graph: httpx.
 
 
 def test_count_needs_consistency_level_eventual(graph: httpx.Client) -> None:
-    assert graph.get("/users", params={"$count": "true"}).status_code == 400
+    """Without ``ConsistencyLevel: eventual`` Graph silently ignores ``$count=true`` on a list."""
+    plain = graph.get("/users", params={"$count": "true"})
+    assert plain.status_code == 200 and "@odata.count" not in plain.json() and len(plain.json()["value"]) == 4
     r = graph.get("/users", params={"$count": "true"}, headers={"ConsistencyLevel": "eventual"})
     assert r.json()["@odata.count"] == 4
+    assert list(r.json())[:2] == ["@odata.context", "@odata.count"]
 
 
 def test_user_by_upn_and_unknown_user_404(graph: httpx.Client) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException
 
+from m365sandbox.context import GraphHTTPError
 from m365sandbox.core import Clock, Sandbox
 from m365sandbox.state import TenantState
 
@@ -93,6 +94,15 @@ def build_control_router(sb: Sandbox) -> APIRouter:
             return sb.inject_rule(tenant(tid).id, user, body["rule"], hidden=bool(body.get("hidden")))
         except KeyError as exc:
             raise HTTPException(404, str(exc)) from exc
+
+    @r.patch("/tenants/{tid}/mailboxes/{user}/settings")
+    def mailbox_settings(tid: str, user: str, body: Json = Body(...)) -> Json:
+        try:
+            return sb.set_mailbox_settings(tenant(tid).id, user, body)
+        except KeyError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except GraphHTTPError as exc:
+            raise HTTPException(400, exc.message) from exc
 
     @r.get("/tenants/{tid}/truth")
     def truth(tid: str) -> Json:

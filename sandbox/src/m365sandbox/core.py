@@ -279,6 +279,12 @@ class Sandbox:
                 mb.rules[rule["id"]] = rule
         return rule
 
+    def set_mailbox_settings(self, tenant_id: str, user: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """Change a mailbox's Graph ``mailboxSettings`` (e.g. switch automatic replies on)."""
+        t, uid, mb = self._mailbox(tenant_id, user)
+        recipient = t.recipients.get(uid) or {}
+        return mb.update_settings(t.users[uid], recipient.get("RecipientTypeDetails"), patch)
+
     def ground_truth(self, tenant_id: str) -> dict[str, Any]:
         """What the generator planted plus what clients did (JSON-ready; for tests only)."""
         t = self.tenant(tenant_id)

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 
 from m365sandbox.context import GraphHTTPError, require_role
 from m365sandbox.core import Sandbox
 from m365sandbox.odata import (
+    DELTA_SEGMENTS,
     check_select,
     context_url,
     decode_token,
@@ -121,12 +122,24 @@ def _page(request: Request, items: list[Json], entity_ctx: str, default_top: int
     return out
 
 
+def _eventual(request: Request) -> bool:
+    """Whether the request asks for an advanced query (``ConsistencyLevel: eventual``)."""
+    return request.headers.get("consistencylevel", "").lower() == "eventual"
+
+
 def _count_check(request: Request) -> bool:
-    if request.query_params.get("$count", "").lower() != "true":
-        return False
-    if request.headers.get("consistencylevel", "").lower() != "eventual":
+    """``$count=true`` on a list: counted in an advanced query, silently ignored otherwise (Graph)."""
+    return request.query_params.get("$count", "").lower() == "true" and _eventual(request)
+
+
+def _count_segment(request: Request, objects: list[Json] | dict[str, Json], filterable: Any) -> Response:
+    """``/$count``: the number as text, only in an advanced query (else Graph's 400)."""
+    if not _eventual(request):
         raise GraphHTTPError(400, "Request_BadRequest", "$count is not currently supported.")
-    return True
+    flt = request.query_params.get("$filter")
+    pred = parse_filter(flt, filterable) if flt else None
+    rows = objects.values() if isinstance(objects, dict) else objects
+    return PlainTextResponse(str(sum(1 for o in rows if pred is None or pred(o))))
 
 
 def _list(request: Request, t: TenantState, objects: dict[str, Json], entity_set: str,
@@ -173,10 +186,19 @@ def build_directory_router(sb: Sandbox) -> APIRouter:
         t = _tenant(request)
         return _list(request, t, t.users, "users", USER_PROPERTIES, USER_FILTERABLE, USER_DEFAULT)
 
-    @r.get("/users/delta")
     def users_delta(request: Request) -> Json:
         require_role(request, *READ_USERS)
         return _delta(request, "user")
+
+    for segment in DELTA_SEGMENTS:
+        r.add_api_route(f"/users/{segment}", users_delta, methods=["GET"])
+
+    @r.get("/users/$count")
+    def users_count(request: Request) -> Response:
+        require_role(request, *READ_USERS)
+        t = _tenant(request)
+        with t.lock:
+            return _count_segment(request, t.users, USER_FILTERABLE)
 
     @r.get("/users/{ref}")
     def user(ref: str, request: Request) -> Json:
@@ -238,10 +260,19 @@ def build_directory_router(sb: Sandbox) -> APIRouter:
         return _list(request, t, t.groups, "groups", GROUP_PROPERTIES - {"members"}, GROUP_FILTERABLE,
                      GROUP_DEFAULT)
 
-    @r.get("/groups/delta")
     def groups_delta(request: Request) -> Json:
         require_role(request, *READ_GROUPS)
         return _delta(request, "group")
+
+    for segment in DELTA_SEGMENTS:
+        r.add_api_route(f"/groups/{segment}", groups_delta, methods=["GET"])
+
+    @r.get("/groups/$count")
+    def groups_count(request: Request) -> Response:
+        require_role(request, *READ_GROUPS)
+        t = _tenant(request)
+        with t.lock:
+            return _count_segment(request, t.groups, GROUP_FILTERABLE)
 
     @r.get("/groups/{gid}")
     def group(gid: str, request: Request) -> Json:
@@ -260,6 +291,24 @@ def build_directory_router(sb: Sandbox) -> APIRouter:
             _group(t, gid)
             items = [member_json(t, m) for m in t.members.get(gid, []) if t.object_type(m)]
         return _page(request, items, context_url(t.graph_resource, "directoryObjects"), 100, 999)
+
+    @r.get("/groups/{gid}/members/$count")
+    def members_count(gid: str, request: Request) -> Response:
+        require_role(request, *READ_GROUPS)
+        t = _tenant(request)
+        with t.lock:
+            _group(t, gid)
+            items = [member_json(t, m) for m in t.members.get(gid, []) if t.object_type(m)]
+        return _count_segment(request, items, set())
+
+    @r.get("/groups/{gid}/transitiveMembers/$count")
+    def transitive_count(gid: str, request: Request) -> Response:
+        require_role(request, *READ_GROUPS)
+        t = _tenant(request)
+        with t.lock:
+            _group(t, gid)
+            items = [member_json(t, m) for m in t.transitive_members(gid) if t.object_type(m)]
+        return _count_segment(request, items, set())
 
     @r.get("/groups/{gid}/transitiveMembers")
     def transitive(gid: str, request: Request) -> Json:
@@ -293,7 +342,7 @@ def build_directory_router(sb: Sandbox) -> APIRouter:
         out: Json = {"@odata.context": _ctx(t, entity_set, select)}
         base = {"tn": t.id, "k": kind, "e": t.delta_epoch, "sel": select}
         end = offset + size
-        link = str(request.base_url).rstrip("/") + f"/v1.0/{entity_set}/delta"
+        link = str(request.base_url).rstrip("/") + request.url.path  # the form the client sent
         if end < len(items):
             out["@odata.nextLink"] = f"{link}?$skiptoken=" + encode_token(
                 {**base, "s": since, "u": upto, "o": end, "ps": size})

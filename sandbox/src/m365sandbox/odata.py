@@ -17,6 +17,11 @@ from m365sandbox.context import GraphHTTPError
 
 Json = dict[str, Any]
 
+DELTA_SEGMENTS = ("delta", "delta()", "microsoft.graph.delta", "microsoft.graph.delta()")
+"""How a client may address the delta function: Graph accepts the short name and the qualified one,
+each with or without the call parentheses (Microsoft's SDKs send ``delta()``). The links of a round
+repeat the path the client sent."""
+
 
 def encode_token(data: Json) -> str:
     """An opaque, URL-safe token."""

@@ -1,5 +1,9 @@
 """``GET /users/{u}/mailFolders/{f}/messages/delta``: per-folder message sync.
 
+The function is served under each name of :data:`~m365sandbox.odata.DELTA_SEGMENTS` (``delta``,
+``delta()`` as Microsoft's SDKs send it, ``microsoft.graph.delta[()]``); the next and delta links
+repeat the path of the request, so a round keeps the form its client started with.
+
 Tokens are opaque (base64url JSON): mailbox owner, folder, the mailbox's token epoch, the round's
 sequence window and the query options of the first request (Graph encodes those into its links).
 A token whose mailbox or epoch no longer matches answers 410 ``SyncStateNotFound``.
@@ -21,6 +25,7 @@ from m365sandbox.mail.common import READ_MAIL, context, link, mailbox_of, reply
 from m365sandbox.mail.model import Item
 from m365sandbox.mail.query import parse_filter, parse_select, parse_top
 from m365sandbox.mail.render import render_message
+from m365sandbox.odata import DELTA_SEGMENTS
 
 Json = dict[str, Any]
 DEFAULT_PAGE = 10
@@ -118,4 +123,6 @@ def _keep(filt: str | None, change: str | None, since: int) -> Callable[[Item], 
 
 def add_delta_routes(r: APIRouter) -> None:
     """Register before ``messages/{id}`` so ``delta`` is not taken for an id."""
-    r.add_api_route("/users/{user}/mailFolders/{folder}/messages/delta", messages_delta, methods=["GET"])
+    for segment in DELTA_SEGMENTS:
+        r.add_api_route(f"/users/{{user}}/mailFolders/{{folder}}/messages/{segment}", messages_delta,
+                        methods=["GET"])

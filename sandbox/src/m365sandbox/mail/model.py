@@ -24,11 +24,15 @@ from typing import Any
 from m365sandbox.context import GraphHTTPError
 from m365sandbox.mail.schema import (
     DUMPSTER,
+    LOCALES,
+    MAILBOX_SETTINGS_PROPERTIES,
     MESSAGE_PROPERTIES,
     MESSAGE_WRITABLE,
     RULE_ACTIONS,
     RULE_PREDICATES,
     RULE_PROPERTIES,
+    TIME_ZONES,
+    USER_PURPOSE,
     WELL_KNOWN,
     change_key,
     iso,
@@ -118,6 +122,8 @@ class MailboxState:
         """Called with (message id, folder id) after each delivery (change notifications)."""
         self._delivered: dict[str, str] = {}
         """internetMessageId -> id of the copy delivered first (Exchange drops duplicate deliveries)."""
+        self.settings: Json | None = None
+        """Graph ``mailboxSettings``, made from the owner's directory data on first use."""
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -423,6 +429,33 @@ class MailboxState:
 
     # -- rules -------------------------------------------------------------------------------
 
+    # -- settings ----------------------------------------------------------------------------
+
+    def mailbox_settings(self, owner: Json, recipient_type: str | None) -> Json:
+        """The ``mailboxSettings`` of this mailbox (a copy): Exchange's defaults for a new mailbox
+        of ``owner`` (time zone by country, locale from ``preferredLanguage``, purpose from the
+        recipient type) overlaid by :meth:`update_settings`."""
+        with self.lock:
+            if self.settings is None:
+                self.settings = default_settings(owner, recipient_type, self.well_known["archive"])
+            return copy.deepcopy(self.settings)
+
+    def update_settings(self, owner: Json, recipient_type: str | None, patch: Json) -> Json:
+        """Merge ``patch`` into the settings (complex values one level deep, as Graph's PATCH)."""
+        unknown = set(patch) - set(MAILBOX_SETTINGS_PROPERTIES)
+        if unknown:
+            raise GraphHTTPError(400, "BadRequest", f"Could not find a property named '{sorted(unknown)[0]}' "
+                                 "on type 'microsoft.graph.mailboxSettings'.")
+        with self.lock:
+            current = self.mailbox_settings(owner, recipient_type)
+            for key, value in patch.items():
+                if isinstance(value, dict) and isinstance(current.get(key), dict):
+                    current[key].update(copy.deepcopy(value))
+                else:
+                    current[key] = copy.deepcopy(value)
+            self.settings = current
+            return copy.deepcopy(current)
+
     def add_rule(self, rule: Json) -> Json:
         """Create an inbox rule (Graph messageRule JSON); returns it with its id."""
         with self.lock:
@@ -475,6 +508,29 @@ class MailboxState:
             raise GraphHTTPError(400, "ErrorInvalidRequest",
                                  "The rule is read-only and can't be modified or deleted through this API.")
         return rule
+
+
+def default_settings(owner: Json, recipient_type: str | None, archive_folder: str) -> Json:
+    """What Exchange Online gives a new mailbox of ``owner``, as Graph ``mailboxSettings``."""
+    country = str(owner.get("country") or owner.get("usageLocation") or "").upper()
+    zone = TIME_ZONES.get(country, "UTC")
+    locale = str(owner.get("preferredLanguage") or "en-US")
+    window = {"dateTime": "0001-01-01T00:00:00.0000000", "timeZone": "UTC"}
+    return {
+        "archiveFolder": archive_folder,
+        "automaticRepliesSetting": {"status": "disabled", "externalAudience": "all",
+                                    "internalReplyMessage": "", "externalReplyMessage": "",
+                                    "scheduledStartDateTime": dict(window), "scheduledEndDateTime": dict(window)},
+        "timeZone": zone,
+        "language": {"locale": locale, "displayName": LOCALES.get(locale, locale)},
+        "workingHours": {"daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+                         "startTime": "08:00:00.0000000", "endTime": "17:00:00.0000000",
+                         "timeZone": {"name": zone}},
+        "userPurpose": USER_PURPOSE.get(recipient_type or "UserMailbox", "others"),
+        "dateFormat": "M/d/yyyy" if locale == "en-US" else "dd/MM/yyyy",
+        "timeFormat": "h:mm tt" if locale == "en-US" else "HH:mm",
+        "delegateMeetingMessageDeliveryOptions": "sendToDelegateAndInformationToPrincipal",
+    }
 
 
 def check_rule(rule: Json) -> None:

@@ -23,6 +23,21 @@ MESSAGE_WRITABLE = frozenset({"isRead", "categories", "flag", "importance", "inf
 """Properties a PATCH may change on a received (non-draft) message."""
 FOLDER_PROPERTIES = ("id", "displayName", "parentFolderId", "childFolderCount", "unreadItemCount",
                      "totalItemCount", "isHidden")
+MAILBOX_SETTINGS_PROPERTIES = (
+    "archiveFolder", "automaticRepliesSetting", "timeZone", "language", "workingHours", "userPurpose",
+    "dateFormat", "timeFormat", "delegateMeetingMessageDeliveryOptions")
+"""The structural properties of the ``mailboxSettings`` complex type, in the order Graph sends them."""
+USER_PURPOSE = {"UserMailbox": "user", "LinkedMailbox": "linked", "SharedMailbox": "shared",
+                "RoomMailbox": "room", "EquipmentMailbox": "equipment"}
+"""Exchange RecipientTypeDetails -> ``userPurpose`` (anything else is ``others``)."""
+TIME_ZONES = {"US": "Pacific Standard Time", "CA": "Eastern Standard Time", "GB": "GMT Standard Time",
+              "IE": "GMT Standard Time", "DE": "W. Europe Standard Time", "NL": "W. Europe Standard Time",
+              "FR": "Romance Standard Time", "ES": "Romance Standard Time",
+              "AU": "AUS Eastern Standard Time"}
+"""A mailbox's default time zone (Windows names, Exchange's default format) by the user's country."""
+LOCALES = {"en-US": "English (United States)", "en-GB": "English (United Kingdom)",
+           "de-DE": "German (Germany)", "fr-FR": "French (France)", "es-ES": "Spanish (Spain)",
+           "nl-NL": "Dutch (Netherlands)", "en-AU": "English (Australia)", "en-CA": "English (Canada)"}
 RULE_PROPERTIES = frozenset({"id", "displayName", "sequence", "isEnabled", "hasError", "isReadOnly",
                              "conditions", "exceptions", "actions"})
 RULE_PREDICATES = frozenset({
