@@ -1,7 +1,9 @@
 """Every mailwarden deployment, in one place: entrypoint, schedule, tags, concurrency, triggers.
 
 ``deployments/serve.py`` serves them from one process; ``prefect.yaml`` declares the same set
-for ``prefect deploy --all`` on a work pool. Deployment names equal flow names, so a deployment
+for ``prefect deploy --all`` on a work pool. This module is the source of truth: prefect.yaml
+repeats its crons, time zone, tags and limits (tests/deployments/test_prefect_yaml.py holds them
+equal). Deployment names equal flow names, so a deployment
 is addressed as ``<flow>/<flow>`` (for example ``reconcile-licenses/reconcile-licenses``).
 
 Schedules that act on a tenant are made per connected tenant: one cron entry per ``M365Tenant``
