@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from mailwarden.graph import AuthenticationError, ConsentMissing, HostNotAllowed
 from mailwarden.onboarding.consent import ADVANCED_ROLES, BASIC_ROLES, Tier
 
 IDENTITY_WRITE_ROLES = frozenset(ADVANCED_ROLES - BASIC_ROLES)
@@ -123,10 +124,6 @@ def _describe(exc: BaseException, limit: int = 300) -> str:
 
 def is_permanent(exc: BaseException) -> bool:
     """Errors that waiting cannot fix: a wrong secret, a host outside the cloud."""
-    try:
-        from mailwarden.graph import AuthenticationError, ConsentMissing, HostNotAllowed
-    except ImportError:  # pragma: no cover - the graph package is always present when installed
-        return False
     if isinstance(exc, HostNotAllowed):
         return True
     if isinstance(exc, AuthenticationError) and not isinstance(exc, ConsentMissing):

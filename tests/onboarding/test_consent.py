@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from mailwarden.graph import endpoints_for
 from mailwarden.onboarding import (
     Tier,
     admin_consent_url,
@@ -109,8 +110,7 @@ def test_consent_link_hides_url_and_state_from_repr_and_expires() -> None:
     ],
 )
 def test_each_cloud_builds_its_own_login_host_and_scope(cloud: str, login: str, graph: str) -> None:
-    graph_mod = pytest.importorskip("mailwarden.graph")
-    eps = graph_mod.endpoints_for(cloud)
+    eps = endpoints_for(cloud)
     url = admin_consent_url(eps, "contoso.com", CLIENT, REDIRECT, "x" * 43, v2=True)
     parts = urlsplit(url)
     assert parts.netloc == login
