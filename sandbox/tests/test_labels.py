@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from m365sandbox import Sandbox
+from m365sandbox.control import labelled_messages
 from m365sandbox.generator import generate_tenant
-from m365sandbox.labels import labelled_messages
 
 
 def test_labels_list_every_planted_copy_and_follow_moves_into_the_dumpster() -> None:

@@ -47,8 +47,8 @@ def hook_block(hook: WebhookReceiver, prefect_harness: None) -> str:
 def issued(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     """Every access token the sandbox's token endpoint issues and every password its Graph sets,
     captured in-process from the sandbox's identity and directory modules (they keep only hashes)."""
-    import m365sandbox.directory as directory
-    import m365sandbox.identity as identity
+    import m365sandbox.directory.models as directory
+    import m365sandbox.identity.responses as identity
 
     seen: dict[str, list[str]] = {"tokens": [], "passwords": []}
     issue_token, hash_password = identity.issue_token, directory.hash_password

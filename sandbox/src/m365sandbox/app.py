@@ -16,10 +16,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from m365sandbox.batch import build_batch_router
 from m365sandbox.context import GraphHTTPError
+from m365sandbox.control import build_control_router
 from m365sandbox.core import Sandbox
-from m365sandbox.identity import TokenRejected, validate_access_token
+from m365sandbox.directory import build_directory_router
+from m365sandbox.ews import build_ews_router
+from m365sandbox.exchange import build_exchange_router
+from m365sandbox.identity import TokenRejected, build_identity_router, validate_access_token
 from m365sandbox.mail import build_mail_router
+from m365sandbox.subscriptions import build_subscription_router
 from m365sandbox.throttle import directory_cost
 
 MAILBOX_PATH = re.compile(
@@ -220,15 +226,6 @@ class RawSendMarker:
 
 def build_app(sb: Sandbox) -> FastAPI:
     """The whole sandbox as one FastAPI app (wrap with :class:`RawSendMarker` for a server)."""
-    from m365sandbox.batch import build_batch_router
-    from m365sandbox.control import build_control_router
-    from m365sandbox.directory import build_directory_router
-    from m365sandbox.ews import build_ews_router
-    from m365sandbox.exchange import build_exchange_router
-    from m365sandbox.identity import build_identity_router
-    from m365sandbox.roles import build_roles_router
-    from m365sandbox.subscriptions import build_subscription_router
-
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state.sandbox = sb
 
@@ -253,14 +250,13 @@ def build_app(sb: Sandbox) -> FastAPI:
         return JSONResponse(status_code=status, content=graph_error_body(
             code, msg, st.get("request_id", ""), st.get("client_request_id", "")))
 
-    app.include_router(build_control_router(sb))
+    app.include_router(build_control_router())
     app.include_router(build_batch_router(), prefix="/v1.0")
-    app.include_router(build_directory_router(sb), prefix="/v1.0")
-    app.include_router(build_roles_router(), prefix="/v1.0")
+    app.include_router(build_directory_router(), prefix="/v1.0")
     app.include_router(build_mail_router(), prefix="/v1.0")
-    app.include_router(build_exchange_router(sb))
+    app.include_router(build_exchange_router())
     app.include_router(build_ews_router(sb))
-    app.include_router(build_identity_router(sb))
-    app.include_router(build_subscription_router(sb))
+    app.include_router(build_identity_router())
+    app.include_router(build_subscription_router(), prefix="/v1.0")
     app.add_middleware(Gate, sb=sb)
     return app

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from m365sandbox.faults import Faults
+from m365sandbox.generator import generate_tenant
 from m365sandbox.seed import TenantSeed
 from m365sandbox.state import Consent, TenantState
 from m365sandbox.throttle import PROFILES, Profile, Throttler
@@ -51,11 +52,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self._fixed = self() + seconds
-
-
-def thumbprint_sha1(cert: x509.Certificate) -> str:
-    """Hex SHA-1 thumbprint, as Azure shows it."""
-    return cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - x5t is SHA-1 by spec
 
 
 def _b64url(raw: bytes) -> str:
@@ -172,9 +168,7 @@ class Sandbox:
         return tenant
 
     def add_generated_tenant(self, **kwargs: Any) -> TenantState:
-        """Generate a tenant with ``m365sandbox.generator.generate_tenant(**kwargs)``."""
-        from m365sandbox.generator import generate_tenant  # type: ignore[import-not-found]
-
+        """Generate a tenant with :func:`m365sandbox.generator.generate_tenant` (``**kwargs``)."""
         return self.add_tenant(generate_tenant(**kwargs))
 
     def find_tenant(self, ref: str) -> TenantState | None:

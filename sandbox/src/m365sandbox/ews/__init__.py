@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from m365sandbox.core import Sandbox
 from m365sandbox.ews.operations import OPERATIONS, OnPremMailbox
 from m365sandbox.ews.soap import NSMAP, Element, SoapFault, envelope, fault, parse, text
 from m365sandbox.state import TenantState, hash_password, verify_password
@@ -40,7 +40,7 @@ def is_onprem(tenant: TenantState, user_id: str) -> bool:
     return user_id in tenant.mailboxes and rec.get("RecipientTypeDetails") == "MailUser"
 
 
-def _authenticate(sb: Any, header: str | None) -> TenantState | None:
+def _authenticate(sb: Sandbox, header: str | None) -> TenantState | None:
     if not header or not header.lower().startswith("basic "):
         return None
     try:
@@ -50,7 +50,7 @@ def _authenticate(sb: Any, header: str | None) -> TenantState | None:
     for t in list(sb.tenants.values()):
         account = t.onprem_accounts.get(user.lower())
         if account is not None and verify_password(password, account["password_hash"]):
-            return t  # type: ignore[no-any-return]
+            return t
     return None
 
 
@@ -69,7 +69,7 @@ def _target(tenant: TenantState, header: Element | None, op: Element, now: float
     return OnPremMailbox(tenant, user, tenant.mailboxes[user["id"]], now)
 
 
-def build_ews_router(sb: Any) -> APIRouter:
+def build_ews_router(sb: Sandbox) -> APIRouter:
     """The ``/EWS/Exchange.asmx`` route."""
     r = APIRouter()
 

@@ -1,4 +1,5 @@
-"""``/v1.0/subscriptions``: Graph change notifications for Outlook messages, as Graph sends them.
+"""Change notifications for Outlook messages, as Graph sends them: the subscriptions of a sandbox,
+the validation handshake, delivery hooks and the background senders (:class:`SubscriptionHub`).
 
 - **Create** (``POST /subscriptions``, 201): ``changeType``, ``notificationUrl``, ``resource`` and
   ``expirationDateTime`` are required; a message subscription lives at most
@@ -14,9 +15,9 @@
 - **Lifecycle** notifications (``reauthorizationRequired``, ``subscriptionRemoved``, ``missed``)
   are sent on demand through the control endpoint to ``lifecycleNotificationUrl``.
 - **Expiry** follows the sandbox clock: an expired subscription is gone (404) and sends nothing.
-- Control (loopback, no token): ``/_sandbox/tenants/{tid}/subscriptions`` (list and counters),
-  ``.../notifications`` (``{"enabled": false}`` switches notifications off for the tenant:
-  deliveries still happen, nothing is sent, as when Graph misses them) and
+- Control (loopback, no token, :mod:`m365sandbox.control`): ``/_sandbox/tenants/{tid}/subscriptions``
+  (list and counters), ``.../notifications`` (``{"enabled": false}`` switches notifications off
+  for the tenant: deliveries still happen, nothing is sent, as when Graph misses them) and
   ``.../subscriptions/{id}/lifecycle``.
 
 Only loopback notification URLs are accepted (the sandbox reaches nothing else); real Graph
@@ -42,10 +43,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
-from fastapi import APIRouter, Body, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
 
-from m365sandbox.context import GraphHTTPError, require_role, tenant_of
+from m365sandbox.context import GraphHTTPError
 from m365sandbox.core import Sandbox
 
 Json = dict[str, Any]
@@ -57,7 +56,6 @@ VALIDATION_TIMEOUT = 10.0
 CHANGE_TYPES = frozenset({"created", "updated", "deleted"})
 LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
 CLIENT_STATE_MAX = 128
-READ_MAIL = ("Mail.Read", "Mail.ReadBasic", "Mail.ReadWrite", "Mail.ReadBasic.All")
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 SEND_ATTEMPTS = 4
 SEND_BACKOFF = (0.1, 0.4, 1.0)
@@ -366,6 +364,12 @@ class SubscriptionHub:
             self._enqueue(_Outgoing(sub.lifecycle_url, item, tenant_id))
         return sub
 
+    def tenant_subscriptions(self, tenant_id: str) -> builtins.list[Json]:
+        """Every live subscription of a tenant, whichever app made it, with its mailbox owner."""
+        self._prune()
+        with self.lock:
+            return [{**s.to_json(), "userId": s.user_id} for s in self.subs.values() if s.tenant_id == tenant_id]
+
     def set_enabled(self, tenant_id: str, enabled: bool) -> None:
         with self.lock:
             self._side(tenant_id).enabled = enabled
@@ -433,78 +437,3 @@ def hub_of(sb: Sandbox) -> SubscriptionHub:
         if hub is None:
             hub = _HUBS[sb] = SubscriptionHub(sb)
         return hub
-
-
-def _context(tenant: Any, fragment: str) -> str:
-    host = getattr(tenant, "graph_resource", None) or "https://graph.microsoft.com"
-    return f"{host}/v1.0/$metadata#{fragment}"
-
-
-def build_subscription_router(sb: Sandbox) -> APIRouter:
-    """Graph routes under ``/v1.0/subscriptions`` and their control routes under ``/_sandbox``."""
-    r = APIRouter()
-    hub = hub_of(sb)
-
-    def caller(request: Request) -> tuple[Any, str]:
-        require_role(request, *READ_MAIL)
-        return tenant_of(request), str(request.state.app_id)
-
-    @r.post("/v1.0/subscriptions")
-    def create(request: Request, body: Json = Body(...)) -> JSONResponse:
-        tenant, app_id = caller(request)
-        sub = hub.create(tenant, app_id, body)
-        return JSONResponse(sub.to_json(_context(tenant, "subscriptions/$entity")), status_code=201)
-
-    @r.get("/v1.0/subscriptions")
-    def listing(request: Request) -> Json:
-        tenant, app_id = caller(request)
-        return {"@odata.context": _context(tenant, "subscriptions"),
-                "value": [s.to_json() for s in hub.list(tenant.id, app_id)]}
-
-    @r.get("/v1.0/subscriptions/{sid}")
-    def get(request: Request, sid: str) -> Json:
-        tenant, app_id = caller(request)
-        return hub.get(tenant.id, app_id, sid).to_json(_context(tenant, "subscriptions/$entity"))
-
-    @r.patch("/v1.0/subscriptions/{sid}")
-    def patch(request: Request, sid: str, body: Json = Body(...)) -> Json:
-        tenant, app_id = caller(request)
-        return hub.update(tenant.id, app_id, sid, body).to_json(_context(tenant, "subscriptions/$entity"))
-
-    @r.delete("/v1.0/subscriptions/{sid}")
-    def delete(request: Request, sid: str) -> Response:
-        tenant, app_id = caller(request)
-        hub.delete(tenant.id, app_id, sid)
-        return Response(status_code=204)
-
-    def tenant_id(tid: str) -> str:
-        t = sb.find_tenant(tid)
-        if t is None:
-            raise HTTPException(404, f"no tenant {tid}")
-        return t.id
-
-    @r.get("/_sandbox/tenants/{tid}/subscriptions")
-    def control_list(tid: str) -> Json:
-        t = tenant_id(tid)
-        hub._prune()
-        with hub.lock:
-            subs = [{**s.to_json(), "userId": s.user_id} for s in hub.subs.values() if s.tenant_id == t]
-        return {"subscriptions": subs, "counters": hub.counters(t)}
-
-    @r.post("/_sandbox/tenants/{tid}/notifications")
-    def switch(tid: str, body: Json = Body(...)) -> Json:
-        t = tenant_id(tid)
-        hub.set_enabled(t, bool(body.get("enabled", True)))
-        return hub.counters(t)
-
-    @r.post("/_sandbox/tenants/{tid}/subscriptions/{sid}/lifecycle")
-    def lifecycle(tid: str, sid: str, body: Json = Body(...)) -> Json:
-        try:
-            sub = hub.lifecycle(tenant_id(tid), sid, str(body.get("event")))
-        except KeyError as exc:
-            raise HTTPException(404, f"no subscription {sid}") from exc
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
-        return {"sent": body.get("event"), "subscriptionId": sub.id}
-
-    return r

@@ -1,28 +1,24 @@
-"""Exchange Online admin API subset: ``POST /adminapi/beta/{tenant}/InvokeCommand``.
+"""The Exchange Online cmdlets the admin API runs, over one tenant's state, without HTTP.
 
-Cmdlets: Get-Mailbox, Get-Recipient, Get-InboxRule, Remove-InboxRule, Disable-InboxRule,
-Set-Mailbox, Get-DistributionGroup, Get-DistributionGroupMember. Replies are
-``{"@odata.context", "adminapi.warnings", "value"}`` with ``@odata.nextLink`` when
-``Prefer: odata.maxpagesize`` cuts the output. Errors carry the message in
-``error.details[].message`` (``"ExNNNN|ExceptionType|text"``) and
-``error.innererror.internalException``.
+:class:`Cmdlets` runs Get-Mailbox, Get-Recipient, Get-InboxRule, Remove-InboxRule,
+Disable-InboxRule, Set-Mailbox, Get-DistributionGroup and Get-DistributionGroupMember with
+PowerShell's parameter binding rules and Exchange's object shapes (:func:`recipient_view`,
+:func:`graph_rule_to_cmdlet`); a failure is :class:`CmdletError` (its .NET exception type and
+text). :class:`ResultPages` keeps a result set while a client pages through it.
 """
 
 from __future__ import annotations
 
 import base64
-import re
+import threading
 import uuid
+import weakref
 import zlib
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
-
 from m365sandbox import opath
 from m365sandbox.core import Sandbox
-from m365sandbox.odata import decode_token, encode_token
 from m365sandbox.state import TenantState
 
 Json = dict[str, Any]
@@ -39,19 +35,6 @@ class CmdletError(Exception):
     def __init__(self, status: int, exception_type: str, message: str) -> None:
         super().__init__(message)
         self.status, self.exception_type, self.message = status, exception_type, message
-
-
-def _err(status: int, exception_type: str, message: str) -> JSONResponse:
-    code = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound"}.get(status,
-                                                                                     "InternalServerError")
-    tag = f"Ex{zlib.crc32(exception_type.encode()) & 0xFFFFFF:06X}"
-    return JSONResponse(status_code=status, content={"error": {
-        "code": code, "message": "Error executing cmdlet",
-        "details": [{"code": "Context", "target": "", "message": f"{tag}|{exception_type}|{message}"}],
-        "innererror": {"message": message,
-                       "type": "Microsoft.Exchange.Admin.OData.Core.ODataServiceException",
-                       "internalException": {"message": message, "type": exception_type}},
-        "adminapi.warnings": []}})
 
 
 def _not_found(ref: str) -> CmdletError:
@@ -383,59 +366,42 @@ def _limit(items: list[Json], params: Json) -> list[Json]:
     return items[: int(size)]
 
 
-_MAX_SNAPSHOTS = 8
+class ResultPages:
+    """Result sets being paged through, by (tenant, snapshot id): later pages come from the rows
+    computed for the first page (stable, and not rebuilt per page); the oldest go first."""
+
+    MAX_SNAPSHOTS = 8
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[str, str], list[Json]] = {}
+
+    def keep(self, tenant_id: str, rows: list[Json]) -> str:
+        """Store ``rows``; the snapshot id names them in the next page's token."""
+        snap = uuid.uuid4().hex
+        with self._lock:
+            self._rows[(tenant_id, snap)] = rows
+            while len(self._rows) > self.MAX_SNAPSHOTS:
+                self._rows.pop(next(iter(self._rows)))
+        return snap
+
+    def get(self, tenant_id: str, snap: str) -> list[Json] | None:
+        with self._lock:
+            return self._rows.get((tenant_id, snap))
+
+    def drop(self, tenant_id: str, snap: str) -> None:
+        with self._lock:
+            self._rows.pop((tenant_id, snap), None)
 
 
-def build_exchange_router(sb: Sandbox) -> APIRouter:
-    r = APIRouter()
-    pages: dict[tuple[str, str], list[Json]] = {}
-    """Result sets being paged through, by (tenant, snapshot id in the skiptoken): later pages
-    come from the rows computed for the first page (stable, and not rebuilt per page)."""
+_PAGES: weakref.WeakKeyDictionary[Sandbox, ResultPages] = weakref.WeakKeyDictionary()
+_PAGES_LOCK = threading.Lock()
 
-    @r.post("/adminapi/beta/{tenant}/InvokeCommand")
-    async def invoke(tenant: str, request: Request) -> JSONResponse:
-        t: TenantState = request.state.tenant
-        if sb.find_tenant(tenant) is not t:
-            return _err(401, "Microsoft.Exchange.Admin.OData.Core.UnauthorizedAccessException",
-                        "The tenant in the request does not match the tenant of the access token.")
-        if "Exchange.ManageAsApp" not in request.state.roles:
-            return _err(403, "System.UnauthorizedAccessException",
-                        "The role assigned to application isn't supported in this scenario.")
-        try:
-            body = await request.json()
-            cmd = body["CmdletInput"]
-            name, params = str(cmd["CmdletName"]), dict(cmd.get("Parameters") or {})
-        except (ValueError, KeyError, TypeError):
-            return _err(400, "Microsoft.Exchange.Admin.OData.Core.ODataServiceException",
-                        "The request body must be {\"CmdletInput\": {\"CmdletName\", \"Parameters\"}}.")
-        m = re.search(r"odata\.maxpagesize=(\d+)", request.headers.get("prefer", ""))
-        size = max(1, int(m.group(1))) if m else 1000
-        token = request.query_params.get("$skiptoken")
-        state = (decode_token(token) or {}) if token else {}
-        offset = int(state.get("o", 0))
-        snap = str(state.get("s") or "")
-        rows = pages.get((t.id, snap)) if snap else None
-        if rows is None:
-            try:
-                rows = Cmdlets(t).run(name, params)
-            except CmdletError as exc:
-                return _err(exc.status, exc.exception_type, exc.message)
-            snap = ""
-        if offset + size < len(rows) and not snap:
-            snap = uuid.uuid4().hex
-            pages[(t.id, snap)] = rows
-            while len(pages) > _MAX_SNAPSHOTS:
-                pages.pop(next(iter(pages)))
-        base = str(request.base_url).rstrip("/")
-        ctx = f"{base}/adminapi/beta/{t.id}/$metadata#Collection(Exchange.GenericHashTable)"
-        out: Json = {"@odata.context": ctx,
-                     "adminapi.warnings": []}
-        if offset + size < len(rows):
-            out["@odata.nextLink"] = (f"{base}/adminapi/beta/{tenant}/InvokeCommand?$skiptoken="
-                                      + encode_token({"o": offset + size, "s": snap}))
-        elif snap:
-            pages.pop((t.id, snap), None)
-        out["value"] = rows[offset:offset + size]
-        return JSONResponse(out)
 
-    return r
+def pages_of(sb: Sandbox) -> ResultPages:
+    """The sandbox's result sets being paged through (one store per sandbox)."""
+    with _PAGES_LOCK:
+        pages = _PAGES.get(sb)
+        if pages is None:
+            pages = _PAGES[sb] = ResultPages()
+        return pages
