@@ -13,25 +13,10 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 @pytest.fixture(scope="module")
 def embedded(session_data_dir: Any) -> Any:
-    """The shared ``EmbeddedSandbox``; tolerates a sandbox whose ``register_app`` takes no ``tier``."""
-    import secrets
-
-    from pydantic import SecretStr
-
-    from blocks.m365 import M365App
+    """A sandbox of this module's own (its request counts are this module's only)."""
     from deployments.embedded import EmbeddedSandbox
 
-    class Embedded(EmbeddedSandbox):
-        def _register(self, tier: Any, client_id: str) -> M365App:
-            try:
-                return super()._register(tier, client_id)
-            except TypeError:  # register_app(..., tier=) not (yet) accepted: default tiers apply
-                secret = secrets.token_urlsafe(32)
-                self.sandbox.register_app(client_id, secret=secret, redirect_uris=[self.redirect_uri])
-                return M365App(client_id=client_id, client_secret=SecretStr(secret), tier=tier,
-                               redirect_uri=self.redirect_uri)
-
-    env = Embedded(session_data_dir / "reconciliation", port=0, profile="fast").start()
+    env = EmbeddedSandbox(session_data_dir / "reconciliation", port=0, profile="fast").start()
     try:
         with env.server_settings():  # this module's sandbox is the configured one while it runs
             yield env
