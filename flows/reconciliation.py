@@ -30,9 +30,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from mailwarden.directory import LicensePolicy, Reconciliation, alerts
-from tasks.common import current_flow_run_id
+from tasks.common import current_flow_run_id, load_tenant
 from tasks.directory import (
-    connect_tenant,
     count_licences,
     load_previous,
     publish_report,
@@ -68,7 +67,8 @@ def reconcile_licenses(
         raise ValueError("change_threshold_pct must not be negative")
     policy = policy or LicensePolicy()
     log = get_run_logger()
-    block = connect_tenant(tenant)
+    block = load_tenant(tenant)
+    log.info("reconciling tenant %s (%s, %s cloud)", block.primary_domain, block.tenant_id, block.cloud)
     previous = load_previous(block)
     result = sync_directory_task(block, previous, full=full)
     lic = count_licences(result, previous, policy)

@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger
 
 from mailwarden.reports import md
 from mailwarden.takeover import parse_level
-from tasks.directory import connect_tenant
+from tasks.common import load_tenant
 from tasks.mailbox_access import mailbox_sides
 from tasks.notify import notify_task
 from tasks.rules import audit_mailbox, plan_audit, publish_rules_report
@@ -57,7 +57,7 @@ def rules_audit(
         raise ValueError("concurrency must be between 1 and 64")
     runner = build_runner(task_runner, concurrency, dask_workers=dask_workers)  # refused before any work
     log = get_run_logger()
-    block = connect_tenant(tenant)
+    block = load_tenant(tenant)
     with block.graph_client("basic") as graph, block.exchange_client("basic") as exchange:
         plan = plan_audit(block, graph, exchange, mailboxes)
         sides = mailbox_sides(block)  # on-premises mailboxes are read through EWS

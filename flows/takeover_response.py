@@ -32,8 +32,7 @@ from blocks.policy import load_policy
 from mailwarden.policy.approval import Approval
 from mailwarden.reports import md
 from mailwarden.takeover import STEPS, Playbook, StepResult, validate_evidence, validate_steps
-from tasks.common import current_flow_run_id, store_for
-from tasks.directory import connect_tenant
+from tasks.common import current_flow_run_id, load_tenant, store_for
 from tasks.mailbox_access import onprem_access
 from tasks.notify import notify_task
 from tasks.takeover import (
@@ -133,7 +132,7 @@ def takeover_response(
     ev = validate_evidence(evidence)
     if auto_steps is not None:
         validate_steps(auto_steps)
-    block = connect_tenant(tenant)
+    block = load_tenant(tenant)
     policy = load_policy(block.block_name, block.tenant_id)
     timeout = policy.narrow_timeout(approval_timeout)
     auto = policy.narrow_takeover(steps, auto_steps if mode == "policy" else [], READ_ONLY_STEPS)

@@ -1,4 +1,5 @@
-"""What every flow needs first: the tenant's block, its store, its clients, the current run's id."""
+"""What every flow needs first: the tenant's block, its store, its clients, the current run's id;
+and the retry condition of every task that talks to Microsoft."""
 
 from __future__ import annotations
 
@@ -10,9 +11,27 @@ from typing import Any, cast
 
 from blocks.m365 import M365Tenant, Tier, tenant_block_name
 from mailwarden.exchange import ExchangeClient
-from mailwarden.graph import GraphClient
+from mailwarden.graph import GraphClient, GraphTransportError, ServiceUnavailable, Throttled
 from mailwarden.settings import get_settings
 from mailwarden.store import Store, open_store
+
+TRANSIENT = (GraphTransportError, Throttled, ServiceUnavailable)
+"""Failures worth retrying: transport errors, throttling past the client's budget, 5xx."""
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """Whether a failure is worth retrying (transport, throttling, service unavailable)."""
+    return isinstance(exc, TRANSIENT)
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """``retry_condition_fn``: retry only transient Graph/Exchange failures (a bad parameter, a
+    missing consent or a gone mailbox fails at once)."""
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 - the task's own exception, re-raised by its state
+        return is_transient(exc)
+    return False
 
 
 def load_tenant(tenant: str) -> M365Tenant:

@@ -37,39 +37,12 @@ from mailwarden.directory import (
     write_cache,
     write_exports,
 )
-from mailwarden.graph import GraphTransportError, ServiceUnavailable, Throttled
 from mailwarden.settings import get_settings
-from tasks.common import load_tenant, store_for
+from tasks.common import retry_transient, store_for
 
-TRANSIENT = (GraphTransportError, Throttled, ServiceUnavailable)
 RETRY_DELAYS: list[float] = [5, 20, 60]
 INLINE_CSV_MAX_ROWS = 500
 """Up to this many licence rows, the CSV is also shown inline in a Markdown artifact."""
-
-
-def is_transient(exc: BaseException | None) -> bool:
-    """Whether a failure is worth retrying (transport, throttling, service unavailable)."""
-    return isinstance(exc, TRANSIENT)
-
-
-def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """``retry_condition_fn``: retry only transient Graph/Exchange failures."""
-    try:
-        state.result()
-    except Exception as exc:  # noqa: BLE001 - the task's own exception, re-raised by its state
-        return is_transient(exc)
-    return False
-
-
-def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
-    """``retry_condition_fn``: retry anything but a ValueError (unknown tenant, bad parameter)."""
-    try:
-        state.result()
-    except ValueError:
-        return False
-    except Exception:  # noqa: BLE001 - anything else may be transient
-        return True
-    return False
 
 
 def cache_dir() -> Path:
@@ -86,18 +59,6 @@ class Previous:
                  protected: int | None, book: AddressBook | None = None) -> None:
         self.state, self.links, self.seats, self.protected = state, links, seats, protected
         self.book = book
-
-
-@task(name="connect-tenant", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input,
-      cache_policy=NO_CACHE)
-def connect_tenant(tenant: str) -> M365Tenant:
-    """The tenant's saved block (by block name or primary domain)."""
-    if not isinstance(tenant, str) or not tenant.strip():
-        raise ValueError("tenant is required (its block name or primary domain)")
-    block = load_tenant(tenant)
-    get_run_logger().info("reconciling tenant %s (%s, %s cloud)", block.primary_domain, block.tenant_id,
-                          block.cloud)
-    return block
 
 
 @task(name="load-previous-snapshot", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

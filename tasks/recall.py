@@ -29,9 +29,8 @@ from mailwarden.recall import (
     recall_from_mailbox,
     recipients_of,
 )
-from tasks.common import store_for
+from tasks.common import retry_transient, store_for
 from tasks.mailbox_access import mailbox_access, side_of
-from tasks.scan import retry_transient
 
 
 def _expansion_dict(exp: Expansion, sides: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:

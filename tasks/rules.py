@@ -30,8 +30,7 @@ from mailwarden.takeover import (
     mailbox_ids,
     record_findings,
 )
-from tasks.common import artifact_key, exchange_client_for, graph_client_for, store_for
-from tasks.directory import retry_transient
+from tasks.common import artifact_key, exchange_client_for, graph_client_for, retry_transient, store_for
 from tasks.mailbox_access import Where, mailbox_access, per_side_lines, side_of
 from tasks.runners import task_tenant
 

@@ -16,8 +16,7 @@ from mailwarden.graph import NotFound
 from mailwarden.reports import md, md_code
 from mailwarden.store.repositories import append_playbook_step, create_playbook_run, update_playbook_run
 from mailwarden.takeover import Playbook, StepResult
-from tasks.common import artifact_key, store_for
-from tasks.directory import retry_transient
+from tasks.common import artifact_key, retry_transient, store_for
 
 # A user object id, or a UPN: the characters Entra ID allows in its local part, then a DNS domain.
 _USER_REF = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
