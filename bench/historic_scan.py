@@ -4,7 +4,7 @@ The sandbox tenant runs in its own process (its CPU does not compete with the sc
 the GIL) in the "latency" profile: a fixed latency per Graph reply (``--latency``, 0.5 s by
 default, about what Graph takes for a page of 100 messages with bodies and attachments) and
 Graph's limit of 4 concurrent requests per app and mailbox. The scanner does exactly what the
-flow's mailbox task does (:func:`tasks.scan.scan_one_mailbox`: page with the scan ``$select``,
+flow's mailbox task does (:func:`mailwarden.scan.scan_mailbox`: page with the scan ``$select``,
 the next page read while this one is classified; classify every message; bulk-insert each
 page's findings in one transaction; checkpoint the mailbox with its message count):
 
@@ -126,17 +126,17 @@ def scan_all(client: Any, store: Any, tenant: dict[str, Any], mailboxes: list[st
              workers: int, page_size: int) -> int:
     """Scan every mailbox (``workers=1``: a plain loop); returns the messages seen."""
     from mailwarden.detection import DetectionContext
-    from tasks.scan import ScanPolicy, scan_one_mailbox
+    from mailwarden.mailbox.access import GraphAccess
+    from mailwarden.scan import ScanPolicy, scan_mailbox
 
     ctx = DetectionContext(tenant_domains=frozenset({tenant["domain"]}))
 
     def one(mb: str) -> int:
-        out = scan_one_mailbox(client, store, tenant_id=tenant["id"], scope=scope, mailbox_id=mb, since=SINCE,
-                               folders=None, policy=ScanPolicy(), context=ctx, flow_run_id=None,
-                               page_size=page_size)
-        if out["status"] != "done":
-            raise RuntimeError(f"mailbox {mb}: {out['error']}")
-        return int(out["seen"])
+        out = scan_mailbox(GraphAccess(client, mb), store, tenant_id=tenant["id"], scan_id=scope, since=SINCE,
+                           folders=None, policy=ScanPolicy(), context=ctx, flow_run_id=None, page_size=page_size)
+        if out.status != "done":
+            raise RuntimeError(f"mailbox {mb}: {out.error}")
+        return out.seen
 
     if workers == 1:
         return sum(one(mb) for mb in mailboxes)
@@ -235,7 +235,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.mailboxes, args.messages, args.sequential_mailboxes = 48, 200, args.sequential_mailboxes or 8
-    import tasks.scan  # noqa: F401 - imported before any clock starts
+    import mailwarden.scan  # noqa: F401 - imported before any clock starts
 
     secret = secrets.token_urlsafe(24)
     k = args.memory_mailboxes

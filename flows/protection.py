@@ -31,7 +31,6 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from mailwarden.protection import ProtectionPolicy
 from tasks.common import artifact_key, current_flow_run_id, load_tenant
@@ -48,7 +47,7 @@ from tasks.protection import (
     sync_tenant_subscriptions,
     tenant_actions,
 )
-from tasks.scan import protected_mailboxes
+from tasks.runners import build_runner, gather
 
 
 @flow(name="protect-mailboxes", validate_parameters=True)
@@ -168,21 +167,13 @@ def delta_sweep(
     """
     block = load_tenant(tenant)
     book = address_book(block)
-    targets = protected_mailboxes(book)
-    if mailboxes:
-        chosen = []
-        for ref in mailboxes:
-            mb = ref if ref in book.objects.index else book.mailbox_of(ref)
-            if mb is None:
-                raise ValueError(f"{ref!r} is not a mailbox of {block.primary_domain}")
-            chosen.append(mb)
-        targets = sorted(set(chosen))
+    targets = book.mailboxes_named(mailboxes, block.primary_domain) if mailboxes else book.protected_mailboxes()
     pol: ProtectionPolicy = tenant_actions(block, dict(policy.actions) if policy is not None else None)
-    runner: Any = ThreadPoolTaskRunner(max_workers=concurrency)
+    runner: Any = build_runner("threads", concurrency)  # the tasks share the tenant's processing context
     with block.graph_client("basic") as client, runner:
         protection = protection_for(block, client, policy=pol, flow_run_id=current_flow_run_id(), book=book)
-        futures = [runner.submit(sweep_mailbox, {"protection": protection, "mailbox_id": mb}) for mb in targets]
-        results = [f.result() for f in futures]
+        results = list(gather(runner, sweep_mailbox, {mb: {"protection": protection, "mailbox_id": mb}
+                                                      for mb in targets}).values())
     rows = [{k: v for k, v in r.items() if k != "outcomes"} for r in results]
     emit_threats([o for r in results for o in r["outcomes"]], {block.tenant_id: book})
     create_table_artifact(rows or [{"mailbox": "(none)"}], key=artifact_key("delta-sweep", block),

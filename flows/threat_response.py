@@ -42,7 +42,6 @@ from mailwarden.policy.approval import Approval
 from tasks.common import artifact_key, current_flow_run_id, load_tenant, store_for
 from tasks.mailbox_access import mailbox_sides, per_side_lines
 from tasks.remediation import act_on_mailbox, restore_actions, search_mailbox
-from tasks.scan import protected_mailboxes
 
 ResponseAction = Literal["quarantine", "move_to_junk", "soft_delete", "hard_delete"]
 
@@ -84,16 +83,8 @@ def _mailboxes(block: Any, chosen: list[str] | None) -> tuple[list[str], dict[st
     """The mailbox ids to search, and their addresses (address book) for the reports."""
     with store_for(block).session() as s:
         book = AddressBook.load(s, block.tenant_id)
-    if not chosen:
-        targets = protected_mailboxes(book)
-        return targets, book.addresses_of(targets)
-    out = []
-    for ref in chosen:
-        mb = ref if ref in book.objects.index else book.mailbox_of(ref)
-        if mb is None:
-            raise ValueError(f"{ref!r} is not a mailbox of {block.primary_domain}")
-        out.append(mb)
-    return sorted(set(out)), book.addresses_of(out)
+    targets = book.mailboxes_named(chosen, block.primary_domain) if chosen else book.protected_mailboxes()
+    return targets, book.addresses_of(targets)
 
 
 def _with_addresses(block: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

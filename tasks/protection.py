@@ -35,7 +35,6 @@ from mailwarden.settings import get_settings
 from mailwarden.store import Store, utcnow
 from mailwarden.store.repositories import count_notifications, list_subscriptions
 from tasks.common import load_tenant, store_for
-from tasks.scan import protected_mailboxes
 
 THREAT_EVENT = "mailwarden.threat.detected"
 PolicyAction = Literal["quarantine", "move_to_junk", "notify", "report"]
@@ -112,7 +111,7 @@ def sync_tenant_subscriptions(block: M365Tenant, client: GraphClient, *, notific
     """Subscribe new protected mailboxes (delta baseline first), renew, delete, forget."""
     log = get_run_logger()
     book = address_book(block)
-    wanted = protected_mailboxes(book)
+    wanted = book.protected_mailboxes()
     protection = protection_for(block, client, policy=ProtectionPolicy(), flow_run_id=flow_run_id,
                                 notification_url=notification_url, lifecycle_url=lifecycle_url, book=book)
     now = datetime.now(UTC)

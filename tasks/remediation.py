@@ -22,9 +22,8 @@ from mailwarden.mailbox import (
 )
 from mailwarden.mailbox.ews import OnPremUnavailable
 from mailwarden.store.repositories import list_actions
-from tasks.common import store_for
+from tasks.common import retry_transient, store_for
 from tasks.mailbox_access import Where, mailbox_access, mailbox_sides, side_of
-from tasks.scan import retry_transient
 
 
 @task(name="search-mailbox", retries=3, retry_delay_seconds=10, retry_condition_fn=retry_transient,

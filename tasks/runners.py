@@ -22,9 +22,11 @@ docs/scale-out.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from prefect.futures import as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
@@ -71,6 +73,26 @@ def build_runner(kind: RunnerKind, concurrency: int, *, dask_workers: int = 2) -
         "threads_per_worker": math.ceil(concurrency / dask_workers),
         "host": "127.0.0.1", "protocol": "tls://", "security": Security.temporary(),
         "dashboard_address": None})
+
+
+def fan_out(runner: TaskRunner[Any], task: Any, params: Mapping[str, dict[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """Submit ``task`` once per mailbox (``params``: mailbox id -> its parameters) and yield
+    ``(mailbox id, result)`` as each finishes; a task that failed for good yields its exception."""
+    futures = {runner.submit(task, p): mb for mb, p in params.items()}
+    for fut in as_completed(list(futures)):
+        try:
+            yield futures[fut], fut.result()
+        except Exception as exc:  # noqa: BLE001 - the caller decides: report the mailbox, or raise
+            yield futures[fut], exc
+
+
+def gather(runner: TaskRunner[Any], task: Any, params: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """:func:`fan_out`'s results by mailbox, in the order of ``params``; the first failure is raised."""
+    got = dict(fan_out(runner, task, params))
+    for mb in params:
+        if isinstance(got[mb], Exception):
+            raise got[mb]
+    return {mb: got[mb] for mb in params}
 
 
 def scheduler_security(settings: Settings | None = None) -> Security:

@@ -36,6 +36,10 @@ MAILBOX_TYPES = frozenset({
     "RemoteEquipmentMailbox",
 })  # fmt: skip
 """RecipientTypeDetails values that are mailboxes (``Remote*`` = on-premises, hybrid)."""
+PROTECTED_TYPES = frozenset({
+    "UserMailbox", "SharedMailbox", "LinkedMailbox", "RemoteUserMailbox", "RemoteSharedMailbox",
+})  # fmt: skip
+"""The mailboxes mailwarden protects: people's and shared ones (not rooms, equipment or scheduling)."""
 EXECUTIVE_TITLE = re.compile(
     r"\b(?:chief|ceo|cfo|coo|cto|cio|ciso|cso|president|director|general counsel|founder|"
     r"vice[- ]president|vp|head of|treasurer|managing partner|chair(?:man|woman|person)?)\b",
@@ -479,6 +483,33 @@ class AddressBook:
             addr = prim.get(oid) if oid in prim.index else None
             out[oid] = str(addr) if isinstance(addr, str) and addr else oid
         return out
+
+    def protected_mailboxes(self) -> list[str]:
+        """Mailbox ids of the tenant's people and shared mailboxes, sorted: what scans, threat
+        response and continuous protection cover.
+
+        Guests, room, equipment and scheduling mailboxes are not protected; an on-premises mailbox
+        (hybrid: Exchange Online sees a ``MailUser``) is, and so is a mailbox whose recipient type
+        is not known yet.
+        """
+        o = self.objects
+        rtype = o["recipient_type"]
+        person_or_shared = rtype.isin(PROTECTED_TYPES) | rtype.isna() | o["mailbox_location"].eq("onprem")
+        mask = o["has_mailbox"].fillna(False).astype(bool) & o["user_type"].ne("Guest") & person_or_shared
+        return sorted(str(i) for i in o.index[mask])
+
+    def mailboxes_named(self, refs: Iterable[str], domain: str) -> list[str]:
+        """The mailbox ids of ``refs`` (object ids or addresses), each once, sorted.
+
+        ``ValueError`` ("'x' is not a mailbox of <domain>") for the first that names none.
+        """
+        out: set[str] = set()
+        for ref in refs:
+            mailbox = ref if ref in self.objects.index else self.mailbox_of(ref)
+            if mailbox is None:
+                raise ValueError(f"{ref!r} is not a mailbox of {domain}")
+            out.add(mailbox)
+        return sorted(out)
 
     def members_of(self, group_id: str) -> frozenset[str]:
         """Mailbox ids reached from a group, through nested groups."""

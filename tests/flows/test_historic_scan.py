@@ -188,12 +188,12 @@ def test_rerun_after_a_failed_mailbox_scans_only_that_mailbox_and_acts_once(
 
 def test_checkpoints_marked_done_before_the_run_are_not_scanned(
         tenant_factory: Any, mailbox_requests: Counter[str]) -> None:
+    from mailwarden.scan import ALL_FOLDERS, ScanPolicy, scan_id_for, scan_window
     from mailwarden.store.repositories import mark_checkpoint_done
     from tasks.common import store_for
-    from tasks.scan import ALL_FOLDERS, ScanPolicy, scan_key, scan_window
 
     block, state = _tenant(tenant_factory)
-    scope = scan_key(block.tenant_id, scan_window(None, SINCE), None, ScanPolicy())
+    scope = scan_id_for(block.tenant_id, scan_window(None, SINCE), None, ScanPolicy())
     done = sorted(state.truth.protected_mailboxes)[:3]
     with store_for(block).session() as s:
         for mb in done:

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import pytest
 
-from mailwarden.detection.ground_truth import (
+from mailwarden.scan.ground_truth import (
     UNREADABLE_FILE,
     GroundTruthRefused,
     GroundTruthUnreadable,
@@ -59,7 +59,7 @@ def server_log() -> Iterator[list[str]]:
         def emit(self, record: logging.LogRecord) -> None:
             lines.append(record.getMessage())
 
-    logger = logging.getLogger("mailwarden.detection.ground_truth")
+    logger = logging.getLogger("mailwarden.scan.ground_truth")
     handler = Keep(logging.WARNING)
     logger.addHandler(handler)
     yield lines

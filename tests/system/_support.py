@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tasks.scan import ScanPolicy
+from mailwarden.scan import ScanPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 SINCE = datetime(2000, 1, 1, tzinfo=UTC)

@@ -136,13 +136,13 @@ def test_a_scan_killed_mid_run_resumes_without_acting_twice_or_missing_a_message
 
     from flows.historic_scan import historic_scan
     from flows.reconciliation import reconcile_licenses
-    from tasks.scan import scan_key, scan_window
+    from mailwarden.scan import scan_id_for, scan_window
 
     block, state = tenant_factory(users=16, messages_per_mailbox=8, phishing_rate=0.25)
     block.save(block.block_name, overwrite=True)
     reconcile_licenses(tenant=block.primary_domain)
     before = imids(state)
-    scope = scan_key(state.id, scan_window(None, SINCE), None, QUARANTINE_POLICY)
+    scope = scan_id_for(state.id, scan_window(None, SINCE), None, QUARANTINE_POLICY)
 
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     code = ("import datetime, sys\n"

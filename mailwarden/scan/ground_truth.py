@@ -1,6 +1,9 @@
-"""Where a scan's ground truth comes from: a labelled list, a file the operator put out, or the sandbox.
+"""Where a scan's ground truth comes from (a labelled list, a file the operator put out, or the
+sandbox), and judging a scan by it.
 
-Ground truth is an optional evaluation input, never something detection relies on. The reference
+Ground truth is an optional evaluation input, never something detection relies on: detection
+parses labels and computes the rates (:mod:`mailwarden.detection.evaluation`, no I/O); fetching
+them is the scan's business, here. The reference
 comes from a run's parameters, so it is untrusted: it may name only
 
 - ``"sandbox"``: the labels of a sandbox tenant, read from the control surface
@@ -24,16 +27,27 @@ import logging
 import os
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+from pydantic import AfterValidator
+from sqlalchemy.orm import Session
 
+from mailwarden.detection.evaluation import (
+    CompletedAction,
+    LabelledMessage,
+    ScannedVerdict,
+    evaluate,
+    parse_labels,
+    parse_labels_text,
+)
 from mailwarden.hosts import is_loopback_url
-
-from .evaluation import LabelledMessage, parse_labels, parse_labels_text
+from mailwarden.store.repositories import list_actions, list_findings
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +130,10 @@ def validate_ref(ref: Any) -> Any:
     return ref
 
 
+GroundTruthRef = Annotated[str | list[dict[str, Any]], AfterValidator(validate_ref)]
+"""``"sandbox"``, a list of labels, or a file name in the ground-truth folder (checked on validation)."""
+
+
 def sandbox_labels(base_url: str, tenant_id: str, *, ca_file: str | None = None,
                    timeout: float = 120.0) -> list[LabelledMessage]:
     """The labelled messages of a sandbox tenant, from its control surface at ``base_url``."""
@@ -179,3 +197,18 @@ def load_ground_truth(ref: str | list[Any], *, tenant_id: str) -> list[LabelledM
     except (OSError, ValueError) as exc:
         log.warning("ground truth file %s not read: %s", checked.path.relative_to(checked.folder), _detail(exc))
         raise GroundTruthUnreadable(UNREADABLE_FILE) from None
+
+
+_COMPLETED = ("done", "already_done")
+
+
+def evaluate_scan(session: Session, *, tenant_id: str, scan_id: str, labels: list[LabelledMessage],
+                  scanned: Iterable[str], since: datetime | None) -> dict[str, Any]:
+    """Recall and false-positive rates of scan ``scan_id`` against ``labels``, over the ``scanned``
+    mailboxes: its findings and the policy actions it completed, read back from the store."""
+    verdicts = [ScannedVerdict(f.mailbox_id, f.category, f.internet_message_id, f.message_id)
+                for f in list_findings(session, scan_id=scan_id, tenant_id=tenant_id)]
+    actions = [CompletedAction(a.mailbox_id or "", a.target, a.action)
+               for a in list_actions(session, tenant_id, state="done", target_kind="message")
+               if a.result in _COMPLETED and (a.details or {}).get("scope") == scan_id]
+    return evaluate(labels, verdicts, actions, mailboxes=list(scanned), since=since).to_json()
