@@ -17,17 +17,15 @@ Entrypoint: ``flows/rules_audit.py:rules_audit`` (scheduled per tenant, e.g. hou
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
-from mailwarden.reports import md
 from mailwarden.takeover import parse_level
 from tasks.common import load_tenant
-from tasks.mailbox_access import mailbox_sides
 from tasks.notify import notify_task
-from tasks.rules import audit_mailbox, plan_audit, publish_rules_report
-from tasks.runners import RunnerKind, build_runner, in_process, quoted
+from tasks.rules import audit_mailboxes, plan_audit, publish_rules_report
+from tasks.runners import RunnerKind, build_runner
 
 
 @flow(name="rules-audit", log_prints=False, validate_parameters=True)
@@ -56,38 +54,15 @@ def rules_audit(
     if not 1 <= concurrency <= 64:
         raise ValueError("concurrency must be between 1 and 64")
     runner = build_runner(task_runner, concurrency, dask_workers=dask_workers)  # refused before any work
-    log = get_run_logger()
     block = load_tenant(tenant)
     with block.graph_client("basic") as graph, block.exchange_client("basic") as exchange:
         plan = plan_audit(block, graph, exchange, mailboxes)
-        sides = mailbox_sides(block)  # on-premises mailboxes are read through EWS
-        results: list[dict[str, Any]] = []
-        failed: list[str] = []
-        with runner:  # the block's name, never the block: on Dask nothing secret crosses (tasks/runners.py)
-            futures: dict[str, Any] = {mb: runner.submit(cast(Any, audit_mailbox), parameters={
-                "tenant": block.block_name, "tenant_id": block.tenant_id, "mailbox_id": mb,
-                "forwarding": plan.forwarding.get(mb), "context": quoted(plan.context, runner),
-                "message_rules": plan.message_rules, "threshold": level, "where": sides.get(mb),
-                "graph": in_process(graph, runner), "exchange": in_process(exchange, runner),
-                "block": in_process(block, runner)})
-                for mb in plan.mailboxes}
-            for mb, fut in futures.items():
-                try:
-                    results.append(fut.result())
-                    if results[-1].get("error"):
-                        failed.append(f"{mb} ({results[-1]['error']})")
-                except Exception as exc:  # noqa: BLE001 - one mailbox failing is reported, the rest kept
-                    log.error("mailbox %s could not be audited: %s", mb, type(exc).__name__)
-                    failed.append(mb)
+        with runner:
+            results, failed = audit_mailboxes(runner, block, plan, level, graph, exchange)
     report = publish_rules_report(block, results, level, failed, plan.notes, plan.addresses)
     notified = False
-    if report["new"] or report["campaign_lines"]:
-        lines = [f"- {md(f['mailbox'])} {md(f['rule_key'])} ({md(f['risk'])}): {md('; '.join(f['reasons'][:3]))}"
-                 for f in report["new"]]  # notification channels render Markdown: rule text stays text
-        body = "\n".join([f"New suspicious inbox rules/forwarding in {block.primary_domain}:", *lines,
-                          *report["campaign_lines"]])
-        if report["new"]:
-            notified = notify_task(notify, f"mailwarden: {len(report['new'])} new suspicious rule(s)", body)
+    if report["new"]:
+        notified = notify_task(notify, f"mailwarden: {len(report['new'])} new suspicious rule(s)", report["notice"])
     out = {"tenant": block.primary_domain, "mailboxes": len(plan.mailboxes), "failed": failed,
            "suspicious": report["suspicious"], "new": report["new"], "campaigns": report["campaigns"],
            "notes": plan.notes, "notified": notified,

@@ -20,53 +20,44 @@ and summary say which side each mailbox is on, and an unusable on-premises serve
 those mailboxes' search errors while the cloud side completes.
 
 restore moves what a run quarantined, junked or soft-deleted back to the original folders.
+
+The domain is :mod:`mailwarden.response`; the tasks are in tasks/remediation.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Literal
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
-from prefect.task_runners import ThreadPoolTaskRunner
-from pydantic import BaseModel
 
 from blocks.policy import load_policy
-from mailwarden.directory import AddressBook
-from mailwarden.mailbox import MessageQuery
-from mailwarden.policy import PolicyViolation
 from mailwarden.policy.approval import Approval
-from tasks.common import artifact_key, current_flow_run_id, load_tenant, store_for
-from tasks.mailbox_access import mailbox_sides, per_side_lines
-from tasks.remediation import act_on_mailbox, restore_actions, search_mailbox
+from mailwarden.response import (
+    ResponseAction,
+    ThreatQuery,
+    ThreatResponse,
+    by_mailbox,
+    check_unattended,
+    counts,
+    default_scope,
+    why_ask,
+)
+from tasks.common import current_flow_run_id, load_tenant
+from tasks.remediation import (
+    act_on_copies,
+    publish_preview,
+    publish_restore,
+    publish_summary,
+    response_targets,
+    restore_actions,
+    search_mailboxes,
+)
+from tasks.runners import build_runner
 
-ResponseAction = Literal["quarantine", "move_to_junk", "soft_delete", "hard_delete"]
-
-
-class ThreatQuery(BaseModel):
-    """What identifies the threat; every given field must match."""
-
-    internet_message_id: str | None = None
-    sender: str | None = None
-    subject: str | None = None
-    keyword: str | None = None
-    link: str | None = None
-    attachment_sha256: str | None = None
-    header_name: str | None = None
-    header_value: str | None = None
-
-    def to_query(self) -> MessageQuery:
-        if bool(self.header_name) != bool(self.header_value):
-            raise ValueError("header_name and header_value go together")
-        header = (self.header_name, self.header_value) if self.header_name and self.header_value else None
-        q = MessageQuery(self.internet_message_id, self.sender, self.subject, self.keyword, self.link,
-                         self.attachment_sha256, header)
-        if q.is_empty():
-            raise ValueError("give at least one search criterion")
-        return q
+__all__ = ["ApprovalInput", "ThreatQuery", "restore", "threat_response"]
 
 
 class ApprovalInput(RunInput):
@@ -79,29 +70,21 @@ class ApprovalInput(RunInput):
     """Who says they decide: recorded as claimed, not as an authenticated identity."""
 
 
-def _mailboxes(block: Any, chosen: list[str] | None) -> tuple[list[str], dict[str, str]]:
-    """The mailbox ids to search, and their addresses (address book) for the reports."""
-    with store_for(block).session() as s:
-        book = AddressBook.load(s, block.tenant_id)
-    targets = book.mailboxes_named(chosen, block.primary_domain) if chosen else book.protected_mailboxes()
-    return targets, book.addresses_of(targets)
-
-
-def _with_addresses(block: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows with the mailbox's address first (the stored address book, no Graph call)."""
-    if not rows:
-        return rows
+def _ask(run: ThreatResponse, timeout: int, poll_seconds: int) -> list[str] | None:
+    """Pause for the operator's answer; sets the run's status and approval. The mailboxes to act on
+    (None: every one), or None with a status other than ``done`` when nothing is to be done."""
     try:
-        with store_for(block).session() as s:
-            known = AddressBook.load(s, block.tenant_id).addresses_of({str(r["mailbox"]) for r in rows})
-    except LookupError:
-        known = {}
-    return [{"address": known.get(str(r["mailbox"]), r["mailbox"]), **r} for r in rows]
-
-
-def _run_per_mailbox(runner: ThreadPoolTaskRunner, task: Any, items: list[dict[str, Any]]) -> list[Any]:
-    futures = [runner.submit(task, params) for params in items]
-    return [f.result() for f in futures]
+        answer = pause_flow_run(wait_for_input=ApprovalInput, timeout=timeout, poll_interval=poll_seconds)
+    except FlowPauseTimeout:
+        run.status = "approval-timed-out"
+        return None
+    assert answer is not None
+    who = Approval.from_resume(answer.decision == "approve", claimed_by=answer.approver)
+    run.approval = who.audit_text()
+    if answer.decision != "approve":
+        get_run_logger().info("threat response %s", run.approval)
+        run.status = "rejected"
+    return answer.mailboxes
 
 
 @flow(name="threat-response", validate_parameters=True)
@@ -133,81 +116,29 @@ def threat_response(
         scope: Idempotency scope (default: derived from the query): the same scope never acts twice.
         concurrency: Mailboxes searched / acted on at once.
     """
-    q = query.to_query()
-    log = get_run_logger()
+    runner: Any = build_runner("threads", concurrency)  # the flow's Graph client is shared by the threads
     block = load_tenant(tenant)
     policy = load_policy(block.block_name, block.tenant_id)
     timeout = policy.narrow_timeout(approval_timeout)
-    if approval == "auto" and action not in policy.threat_unattended_actions:
-        raise PolicyViolation(f"the tenant's policy requires approval for {action}: approval='auto' cannot skip it "
-                              "(change threat_unattended_actions in the tenant's policy block)")
-    run_id = current_flow_run_id()
-    scope = scope or "threat:" + hashlib.sha256(q.describe().encode()).hexdigest()[:24]
-    targets, addresses = _mailboxes(block, mailboxes)
-    sides = mailbox_sides(block)  # on-premises mailboxes go through EWS
-    runner: Any = ThreadPoolTaskRunner(max_workers=concurrency)
+    check_unattended(policy, action, approval)  # refused before the search
+    targets = response_targets(block, mailboxes)
     with block.graph_client("basic") as client, runner:
-        found = _run_per_mailbox(runner, search_mailbox,
-                                 [{"client": client, "mailbox_id": mb, "query": q, "block": block,
-                                   "where": sides.get(mb)} for mb in targets])
-        hits = [h for f in found for h in f["hits"]]
-        errors = {f["mailbox"]: f["error"] for f in found if f["error"]}
-        create_table_artifact(
-            [{"address": addresses.get(h["mailbox"], h["mailbox"]),
-              **{k: h[k] for k in ("mailbox", "side", "folder", "isRead", "subject", "receivedDateTime",
-                                  "internetMessageId")}}
-             for h in hits] or [{"address": "(no copies found)"}],
-            key=artifact_key("threat-response-preview", block),
-            description=f"{len(hits)} copies in {len({h['mailbox'] for h in hits})} mailboxes for: {q.describe()}")
-        log.info("threat %s: %d copies in %d mailboxes (%d mailboxes unreadable)", q.describe(), len(hits),
-                 len({h["mailbox"] for h in hits}), len(errors))
-        base = {"tenant_id": block.tenant_id, "scope": scope, "query": q.describe(), "found": len(hits),
-                "mailboxes_with_copies": sorted({h["mailbox"] for h in hits}), "search_errors": errors}
-        if not hits:
-            return {**base, "status": "nothing-found", "results": []}
-        approved_by = Approval.unattended().audit_text()
-        why_ask = policy.unattended_threat_action(action, len(hits)) if approval == "auto" else "approval asked"
-        if why_ask is not None:
-            from prefect.exceptions import FlowPauseTimeout
-
-            log.info("waiting for approval of %s on %d copies: %s", action, len(hits), why_ask)
-            try:
-                answer = pause_flow_run(wait_for_input=ApprovalInput, timeout=timeout,
-                                        poll_interval=approval_poll_seconds)
-            except FlowPauseTimeout:
-                return {**base, "status": "approval-timed-out", "results": []}
-            assert answer is not None
-            who = Approval.from_resume(answer.decision == "approve", claimed_by=answer.approver)
-            if answer.decision != "approve":
-                log.info("threat response %s", who.audit_text())
-                return {**base, "status": "rejected", "results": [], "decision": who.audit_text()}
-            approved_by = who.audit_text()
-            if answer.mailboxes is not None:
-                keep = set(answer.mailboxes)
-                hits = [h for h in hits if h["mailbox"] in keep]
-        by_mailbox: dict[str, list[dict[str, Any]]] = {}
-        for h in hits:
-            by_mailbox.setdefault(h["mailbox"], []).append(h)
-        acted = _run_per_mailbox(runner, act_on_mailbox, [
-            {"client": client, "block": block, "mailbox_id": mb, "hits": hs, "action": action,
-             "actor": "threat-response", "reason": reason, "approval": approved_by, "flow_run_id": run_id,
-             "scope": scope, "where": sides.get(mb)} for mb, hs in sorted(by_mailbox.items())])
-    results = [r for rs in acted for r in rs]
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r["result"]] = counts.get(r["result"], 0) + 1
-    create_markdown_artifact("\n".join([
-        f"# Threat response on {block.primary_domain}", "", f"Query: `{q.describe()}`", "",
-        f"Action **{action}** ({approved_by}) on {len(results)} copies in {len(by_mailbox)} mailboxes: "
-        + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), "",
-        *per_side_lines(results, found),
-        f"Undo with flow `restore` and `flow_run_id={run_id}`." if action != "hard_delete" else
-        "Hard deletes cannot be undone."]), key=artifact_key("threat-response-summary", block),
-        description=f"Threat response on {block.primary_domain}: {action} of {len(results)} copies")
-    return {**base, "status": "done", "action": action, "counts": counts, "results": results,
-            "flow_run_id": run_id}
-
-
+        run = ThreatResponse(block.tenant_id, scope or default_scope(query), search_mailboxes(
+            runner, client, block, targets, query), action=action, approval=Approval.unattended().audit_text(),
+            flow_run_id=current_flow_run_id())
+        publish_preview(block, run.search, targets.addresses)
+        if not run.search.copies:
+            run.status = "nothing-found"
+            return run.to_dict()
+        keep: list[str] | None = None
+        if (why := why_ask(policy, action, len(run.search.copies), approval)) is not None:
+            get_run_logger().info("waiting for approval of %s on %d copies: %s", action, len(run.search.copies), why)
+            keep = _ask(run, timeout, approval_poll_seconds)
+            if run.status != "done":
+                return run.to_dict()
+        run.results = act_on_copies(runner, client, block, run, by_mailbox(run.search.copies, keep), reason, targets)
+    publish_summary(block, run)
+    return run.to_dict()
 
 
 @flow(name="restore", validate_parameters=True)
@@ -226,12 +157,6 @@ def restore(
         raise ValueError("give the flow_run_id to undo, or action_ids")
     block = load_tenant(tenant)
     with block.graph_client("basic") as client:
-        results = restore_actions(client, block, flow_run_id, action_ids, "restore", reason,
-                                  current_flow_run_id())
-    counts: dict[str, int] = {}
-    for r in results:
-        counts[r["result"]] = counts.get(r["result"], 0) + 1
-    create_table_artifact(_with_addresses(block, results) or [{"result": "(nothing to restore)"}],
-                          key=artifact_key("restore-results", block),
-                          description=f"Restore of {flow_run_id or action_ids}: one row per message")
-    return {"tenant_id": block.tenant_id, "counts": counts, "results": results}
+        results = restore_actions(client, block, flow_run_id, action_ids, "restore", reason, current_flow_run_id())
+    publish_restore(block, results, str(flow_run_id or action_ids))
+    return {"tenant_id": block.tenant_id, "counts": counts(results), "results": [r.row() for r in results]}

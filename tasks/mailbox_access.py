@@ -1,12 +1,14 @@
 """Which side each mailbox lives on, and its :class:`~mailwarden.mailbox.access.MailboxAccess`, for tasks.
 
-Flows look the sides up once (:func:`mailbox_sides`, from the address book) and hand each
-per-mailbox task its mailbox's ``where`` (``("onprem", smtp)`` or None for the cloud): a small,
-serialisable value, so the task builds its access in whichever process runs it.
+Flows look the sides up once (:func:`mailbox_sides`, from the address book, or a plan's
+``sides``) and hand each per-mailbox task its mailbox's ``where`` (``("onprem", smtp)`` or None
+for the cloud): a small, serialisable value, so the task builds its access in whichever process
+runs it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from blocks.m365 import M365Tenant
@@ -33,31 +35,18 @@ def side_of(where: Where) -> str:
     return SIDE_LABEL["onprem" if where and where[0] == "onprem" else "cloud"]
 
 
+def mailbox_router(block: M365Tenant, graph: Any, sides: Mapping[str, tuple[str, str]]) -> MailboxRouter:
+    """A router giving each mailbox its access: Graph, or EWS (the block's on-premises settings)
+    for the on-premises ones of ``sides``."""
+    return MailboxRouter(graph, sides, block.ews_settings())
+
+
 def mailbox_access(block: M365Tenant, graph: Any, mailbox_id: str, where: Where) -> MailboxAccess:
     """The access for one mailbox: Graph for a cloud mailbox, EWS (the block's on-premises settings) else."""
-    locations = {mailbox_id: where} if where else {}
-    return MailboxRouter(graph, locations, block.ews_settings()).for_mailbox(mailbox_id)
+    return mailbox_router(block, graph, {mailbox_id: where} if where else {}).for_mailbox(mailbox_id)
 
 
 def onprem_access(block: M365Tenant, graph: Any, mailbox_id: str) -> MailboxAccess | None:
     """The EWS access of an on-premises mailbox, or None for a cloud one."""
     where = mailbox_sides(block).get(mailbox_id.lower())
     return mailbox_access(block, graph, mailbox_id, where) if where else None
-
-
-def per_side_lines(results: list[dict[str, Any]], searched: list[dict[str, Any]]) -> list[str]:
-    """Markdown lines: per side, the mailboxes searched and failed (with reasons) and the action results."""
-    lines = ["| side | mailboxes | failed | results |", "|---|---|---|---|"]
-    reasons: dict[str, set[str]] = {}
-    for side in sorted({str(f.get("side", "cloud")) for f in searched} | {"cloud"}):
-        mine = [f for f in searched if f.get("side", "cloud") == side]
-        bad = [f for f in mine if f.get("error")]
-        reasons[side] = {str(f["error"]) for f in bad}
-        counts: dict[str, int] = {}
-        for r in results:
-            if r.get("side", "cloud") == side:
-                counts[r["result"]] = counts.get(r["result"], 0) + 1
-        lines.append(f"| {side} | {len(mine)} | {len(bad)} | "
-                     f"{', '.join(f'{k}={v}' for k, v in sorted(counts.items())) or '-'} |")
-    lines += [f"- {side} failed: {reason}" for side, rs in reasons.items() for reason in sorted(rs)[:3]]
-    return [*lines, ""]

@@ -15,12 +15,15 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
+from prefect.task_runners import TaskRunner
 
 from blocks.m365 import M365Tenant
 from mailwarden.detection.rules import RuleContext
 from mailwarden.graph import NotFound
+from mailwarden.mailbox.access import MailboxRouter
 from mailwarden.mailbox.ews import OnPremUnavailable
 from mailwarden.reports import md
+from mailwarden.response import per_side_lines
 from mailwarden.takeover import (
     RuleFinding,
     assess_mailbox,
@@ -31,8 +34,8 @@ from mailwarden.takeover import (
     record_findings,
 )
 from tasks.common import artifact_key, exchange_client_for, graph_client_for, retry_transient, store_for
-from tasks.mailbox_access import Where, mailbox_access, per_side_lines, side_of
-from tasks.runners import task_tenant
+from tasks.mailbox_access import Where, mailbox_access, side_of
+from tasks.runners import fan_out, in_process, quoted, task_tenant
 
 EVENT = "mailwarden.rule.suspicious"
 RETRY_DELAYS: list[float] = [2, 10, 30]
@@ -49,20 +52,24 @@ class AuditPlan:
     notes: list[str] = field(default_factory=list)
     addresses: dict[str, str] = field(default_factory=dict)
     """Mailbox id -> address (address book, else Get-Mailbox), for reports."""
+    sides: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Mailbox id -> ("onprem", smtp) of the on-premises mailboxes (read through EWS)."""
 
 
-def _book_context(block: M365Tenant) -> tuple[RuleContext | None, list[str], dict[str, str]]:
+def _book_context(block: M365Tenant) -> tuple[RuleContext | None, list[str], dict[str, str], dict[str, Any]]:
+    """Rule context, every mailbox (rooms too: any mailbox can hold a rule), addresses and sides."""
     from mailwarden.directory import AddressBook
 
     try:
         with store_for(block).session() as s:
             book = AddressBook.load(s, block.tenant_id)
     except LookupError:
-        return None, [], {}
+        return None, [], {}, {}
     kw = book.detection_context_kwargs()
     boxes = book.objects[book.objects["has_mailbox"].fillna(False).astype(bool)].index
     ids = [str(b) for b in boxes]
-    return RuleContext(kw["tenant_domains"], kw["internal_addresses"]), ids, book.addresses_of(ids)
+    return (RuleContext(kw["tenant_domains"], kw["internal_addresses"]), ids, book.addresses_of(ids),
+            MailboxRouter.from_book(None, book).onprem_mailboxes())
 
 
 @task(name="plan-rules-audit", retries=2, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_transient,
@@ -72,7 +79,7 @@ def plan_audit(block: M365Tenant, graph: Any, exchange: Any, mailboxes: list[str
     log = get_run_logger()
     listed = exchange.get_mailboxes()
     forwarding = forwarding_by_mailbox(listed)
-    ctx, book_boxes, addresses = _book_context(block)
+    ctx, book_boxes, addresses, sides = _book_context(block)
     notes = []
     if ctx is None:
         org = graph.get("/organization").get("value") or [{}]
@@ -91,7 +98,7 @@ def plan_audit(block: M365Tenant, graph: Any, exchange: Any, mailboxes: list[str
     for note in notes:
         log.info(note)
     log.info("auditing %s mailbox(es) of %s", len(chosen), block.primary_domain)
-    return AuditPlan(chosen, forwarding, ctx, message_rules, notes, addresses)
+    return AuditPlan(chosen, forwarding, ctx, message_rules, notes, addresses, sides)
 
 
 def _resolve(refs: list[str], listed: list[dict[str, Any]]) -> list[str]:
@@ -167,6 +174,30 @@ def audit_mailbox(tenant: str, tenant_id: str, mailbox_id: str, forwarding: dict
             "emitted": emitted}
 
 
+def audit_mailboxes(runner: TaskRunner[Any], block: M365Tenant, plan: AuditPlan, threshold: str, graph: Any,
+                    exchange: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """One :func:`audit_mailbox` per mailbox of the plan on ``runner``: the results, and the
+    mailboxes that could not be audited (with the reason where there is one), in the plan's order."""
+    # the block's name, never the block: on Dask nothing secret crosses (tasks/runners.py)
+    common = {"tenant": block.block_name, "tenant_id": block.tenant_id, "context": quoted(plan.context, runner),
+              "message_rules": plan.message_rules, "threshold": threshold, "graph": in_process(graph, runner),
+              "exchange": in_process(exchange, runner), "block": in_process(block, runner)}
+    got = dict(fan_out(runner, audit_mailbox, {mb: {**common, "mailbox_id": mb, "forwarding": plan.forwarding.get(mb),
+                                                    "where": plan.sides.get(mb)} for mb in plan.mailboxes}))
+    results: list[dict[str, Any]] = []
+    failed: list[str] = []
+    for mb in plan.mailboxes:
+        result = got[mb]
+        if isinstance(result, Exception):  # one mailbox failing is reported, the rest kept
+            get_run_logger().error("mailbox %s could not be audited: %s", mb, type(result).__name__)
+            failed.append(mb)
+            continue
+        results.append(result)
+        if result.get("error"):
+            failed.append(f"{mb} ({result['error']})")
+    return results, failed
+
+
 @task(name="publish-rules-report", cache_policy=NO_CACHE)
 def publish_rules_report(block: M365Tenant, results: list[dict[str, Any]], threshold: str,
                          failed: list[str], notes: list[str],
@@ -191,8 +222,12 @@ def publish_rules_report(block: M365Tenant, results: list[dict[str, Any]], thres
           "## Forwarding campaigns", *(camp_lines or ["none"])]
     create_markdown_artifact("\n".join(summary), key=artifact_key("rules-audit-summary", block),
                              description=f"Rules audit of {block.primary_domain}: counts and forwarding campaigns")
+    lines = [f"- {md(f['mailbox'])} {md(f['rule_key'])} ({md(f['risk'])}): {md('; '.join(f['reasons'][:3]))}"
+             for f in new]  # notification channels render Markdown: rule text stays text
+    notice = "\n".join([f"New suspicious inbox rules/forwarding in {block.primary_domain}:", *lines, *camp_lines])
     return {"suspicious": suspicious, "new": new, "campaigns": [{"target": c.target, "mailboxes": list(c.mailboxes)}
-                                                                 for c in camps], "campaign_lines": camp_lines}
+                                                                 for c in camps], "campaign_lines": camp_lines,
+            "notice": notice}
 
 
 def _alert(f: dict[str, Any], threshold: str) -> bool:

@@ -13,11 +13,12 @@ import hashlib
 import queue
 import threading
 from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, TypeVar
 from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from mailwarden.graph import GraphClient
 
@@ -131,9 +132,14 @@ def read_ahead(items: Iterable[T], chunk: int = 250) -> Generator[T, None, None]
         stop.set()  # stopped early: the reader ends after the read under way, without being waited for
 
 
-@dataclass(frozen=True)
-class MessageQuery:
-    """What to look for; every given criterion must match (AND)."""
+class MessageQuery(BaseModel):
+    """What to look for; every given criterion must match (AND).
+
+    The one query type of a mailbox search: recall looks up an Internet message id with it, and
+    ``threat-response`` takes it (as :class:`mailwarden.response.ThreatQuery`) as its parameter.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     internet_message_id: str | None = None
     sender: str | None = None
@@ -143,17 +149,31 @@ class MessageQuery:
     link: str | None = None
     """A URL (or part of one) found in the body."""
     attachment_sha256: str | None = None
-    header: tuple[str, str] | None = None
-    """(name, value): an Internet header whose value contains ``value``."""
+    header_name: str | None = None
+    """With ``header_value``: an Internet header of this name whose value contains ``header_value``."""
+    header_value: str | None = None
+
+    @model_validator(mode="after")
+    def _header_pair(self) -> MessageQuery:
+        if bool(self.header_name) != bool(self.header_value):
+            raise ValueError("header_name and header_value go together")
+        return self
+
+    @property
+    def header(self) -> tuple[str, str] | None:
+        """(name, value) of the header criterion, or None."""
+        return (self.header_name, self.header_value) if self.header_name and self.header_value else None
 
     def is_empty(self) -> bool:
         return not any((self.internet_message_id, self.sender, self.subject, self.keyword, self.link,
                         self.attachment_sha256, self.header))
 
     def describe(self) -> str:
-        """A short stable text of the criteria (for scopes and reports)."""
-        parts = [f"{k}={v}" for k, v in sorted(vars(self).items()) if v]
-        return "; ".join(parts)
+        """A short stable text of the criteria (for scopes and reports): ``name=value; ...`` by name."""
+        criteria = {"attachment_sha256": self.attachment_sha256, "header": self.header,
+                    "internet_message_id": self.internet_message_id, "keyword": self.keyword,
+                    "link": self.link, "sender": self.sender, "subject": self.subject}
+        return "; ".join(f"{k}={v}" for k, v in criteria.items() if v)
 
 
 def _address(obj: Any) -> str:

@@ -6,6 +6,9 @@ import base64
 import hashlib
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from mailwarden.mailbox import (
     MESSAGE_SELECT,
     MessageQuery,
@@ -65,11 +68,21 @@ def test_matches_link_header_and_attachment_hash() -> None:
            "attachments": [{"name": "a.pdf", "contentBytes": base64.b64encode(data).decode()}]}
     digest = hashlib.sha256(data).hexdigest()
     assert attachment_sha256(msg["attachments"][0]) == digest
-    assert matches(msg, MessageQuery(link="evil.example/login", header=("x-campaign", "wave-7"),
+    assert matches(msg, MessageQuery(link="evil.example/login", header_name="x-campaign", header_value="wave-7",
                                      attachment_sha256=digest.upper()))
     assert not matches(msg, MessageQuery(link="good.example"))
-    assert not matches(msg, MessageQuery(header=("X-Campaign", "wave-8")))
+    assert not matches(msg, MessageQuery(header_name="X-Campaign", header_value="wave-8"))
     assert not matches(msg, MessageQuery(attachment_sha256="0" * 64))
+
+
+def test_a_query_describes_itself_stably_and_takes_a_header_as_name_and_value() -> None:
+    """The description is what default threat-response scopes hash: it must not change with the type."""
+    q = MessageQuery(internet_message_id="<a@b>", sender="x@evil.example", header_name="X-Campaign",
+                     header_value="wave-7")
+    assert q.describe() == "header=('X-Campaign', 'wave-7'); internet_message_id=<a@b>; sender=x@evil.example"
+    assert q.header == ("X-Campaign", "wave-7") and not q.is_empty() and MessageQuery().is_empty()
+    with pytest.raises(ValidationError, match="header_name and header_value go together"):
+        MessageQuery(header_name="X-Campaign")
 
 
 def test_folder_names_include_subfolders_as_paths(tenant: Any, graph: Any) -> None:
