@@ -71,7 +71,7 @@ def test_planted_malicious_rules_and_forwarding_are_flagged_and_benign_ones_are_
     assert ev["event"] == "mailwarden.rule.suspicious"
     assert ev["resource"]["prefect.resource.id"].startswith(f"mailwarden.tenant.{block.tenant_id}.mailbox.")
     assert ev["payload"]["tenant"] == block.block_name and ev["payload"]["reasons"]
-    from m365sandbox.gen_rules import CAMPAIGN_DROP
+    from m365sandbox.generator.rules import CAMPAIGN_DROP
 
     camp = next(c for c in out["campaigns"] if c["target"] == CAMPAIGN_DROP)
     assert len(camp["mailboxes"]) >= 2  # several mailboxes, one line

@@ -4,9 +4,9 @@ Same arguments, same tenant, byte for byte: every random choice comes from ``ran
 streams derived from ``seed`` (one per part, so asking for more mail does not change the
 directory), ids are drawn from them, and "now" is a fixed ``start`` unless one is given.
 
-Parts: :mod:`~m365sandbox.gen_directory` (users, groups, licences, recipients),
-:mod:`~m365sandbox.gen_mail` (folders, benign and phishing mail, sent items, campaigns,
-the recall fixture, real ``.eml`` mail), :mod:`~m365sandbox.gen_rules` (inbox rules,
+Parts: :mod:`~m365sandbox.generator.directory` (users, groups, licences, recipients),
+:mod:`~m365sandbox.generator.mail` (folders, benign and phishing mail, sent items, campaigns,
+the recall fixture, real ``.eml`` mail), :mod:`~m365sandbox.generator.rules` (inbox rules,
 hidden rules, mailbox forwarding). What is malicious is written to :class:`GroundTruth`.
 """
 
@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from m365sandbox.gen_common import DEFAULT_START, ORG_NAMES, iso, new_uuid
-from m365sandbox.gen_directory import build_directory, move_on_premises
-from m365sandbox.gen_mail import RealMail, build_mailboxes
-from m365sandbox.gen_rules import plant_rules
+from m365sandbox.generator.common import DEFAULT_START, ORG_NAMES, iso, new_uuid
+from m365sandbox.generator.directory import build_directory, move_on_premises
+from m365sandbox.generator.mail import RealMail, build_mailboxes
+from m365sandbox.generator.rules import plant_rules
 from m365sandbox.seed import GroundTruth, TenantSeed
 
 __all__ = ["generate_tenant"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import random
 
-from m365sandbox.gen_common import Json, address, rule_id
-from m365sandbox.gen_content import NEWSLETTERS, VENDORS
-from m365sandbox.gen_directory import Directory
-from m365sandbox.gen_mail import ensure_folders
+from m365sandbox.generator.common import Json, address, rule_id
+from m365sandbox.generator.content import NEWSLETTERS, VENDORS
+from m365sandbox.generator.directory import Directory
+from m365sandbox.generator.mail import ensure_folders
 from m365sandbox.seed import GroundTruth, MailboxSeed
 
 CAMPAIGN_DROP = "collect.box@mailbox-secure.net"

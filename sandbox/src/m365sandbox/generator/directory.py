@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from m365sandbox.gen_common import (
+from m365sandbox.generator.common import (
     CITIES,
     DEPARTMENTS,
     EXECUTIVE_DEPARTMENTS,

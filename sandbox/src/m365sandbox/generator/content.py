@@ -7,7 +7,7 @@ import base64
 import random
 from dataclasses import dataclass, field
 
-from m365sandbox.gen_common import PARTNER_DOMAINS
+from m365sandbox.generator.common import PARTNER_DOMAINS
 
 VENDORS = (
     ("Northwind Traders", "northwindtraders.com"),
