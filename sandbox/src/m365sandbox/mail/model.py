@@ -22,6 +22,7 @@ from heapq import merge
 from typing import Any
 
 from m365sandbox.context import GraphHTTPError
+from m365sandbox.mail.content import fill_new_message
 from m365sandbox.mail.schema import (
     DUMPSTER,
     LOCALES,
@@ -267,8 +268,6 @@ class MailboxState:
         (message tracking's DUPLICATEDELIVER): nothing is stored or notified and the first copy is
         returned. Sent Items and Drafts copies are not deliveries: a message sent to oneself is kept
         twice, its Sent Items copy and the delivered one."""
-        from m365sandbox.mail.render import fill_new_message
-
         with self.lock:
             fid = self.folder(folder)
             delivery = fid not in self._not_delivered()

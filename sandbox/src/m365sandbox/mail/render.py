@@ -1,41 +1,18 @@
-"""Serialise mailbox state as Graph JSON: messages (default set, ``$select``, text bodies),
-file attachments, and the fields a newly delivered message gets."""
+"""Serialise mailbox state as Graph JSON: messages (default set, ``$select``, text bodies) and
+file attachments."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import html
-import re
-import secrets
 from typing import Any
 from urllib.parse import quote
 
+from m365sandbox.mail.content import FILE_ATTACHMENT, html_to_text, preview_of
 from m365sandbox.mail.model import Item
-from m365sandbox.mail.schema import MESSAGE_DEFAULT, change_key, iso, stable_change_key
+from m365sandbox.mail.schema import MESSAGE_DEFAULT, stable_change_key
 
 Json = dict[str, Any]
-FILE_ATTACHMENT = "#microsoft.graph.fileAttachment"
-_TAG = re.compile(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTALL)
-_SPACE = re.compile(r"[ \t\r\f\v]+")
-
-
-def html_to_text(content: str) -> str:
-    """A plain-text rendering of an HTML body (what ``outlook.body-content-type="text"`` gives)."""
-    text = _TAG.sub(" ", re.sub(r"<br\s*/?>|</p>|</div>", "\n", content, flags=re.IGNORECASE))
-    lines = [_SPACE.sub(" ", line).strip() for line in html.unescape(text).splitlines()]
-    return "\n".join(line for line in lines if line)
-
-
-def preview_of(body: Json | None) -> str:
-    """``bodyPreview``: the first 255 characters of the body as text."""
-    if not body:
-        return ""
-    content = str(body.get("content") or "")
-    text = html_to_text(content) if str(body.get("contentType", "")).lower() == "html" else content
-    return " ".join(text.split())[:255]
-
-
 def _derived(name: str, item: Item, data: Json) -> Any:
     """The value Exchange would show for a property the stored JSON lacks."""
     if name in ("createdDateTime", "lastModifiedDateTime", "sentDateTime"):
@@ -135,41 +112,3 @@ def render_attachments(item: Item, select: list[str] | None = None) -> list[Json
             full = {k: v for k, v in full.items() if k.startswith("@") or k == "id" or k in select}
         out.append(full)
     return out
-
-
-def fill_new_message(msg: Json, ts: float) -> Json:
-    """Complete a message about to be delivered: times, ids and the defaults Exchange sets."""
-    now = iso(ts)
-    msg.setdefault("receivedDateTime", now)
-    msg.setdefault("sentDateTime", msg["receivedDateTime"])
-    msg["createdDateTime"] = now
-    msg["lastModifiedDateTime"] = now
-    msg["changeKey"] = change_key()
-    sender = msg.get("from") or msg.get("sender")
-    address = str(((sender or {}).get("emailAddress") or {}).get("address") or "sandbox.invalid")
-    domain = address.rsplit("@", 1)[-1]
-    msg.setdefault("internetMessageId", f"<{secrets.token_hex(12).upper()}@{domain}>")
-    msg.setdefault("subject", "")
-    msg.setdefault("body", {"contentType": "text", "content": ""})
-    msg.setdefault("bodyPreview", preview_of(msg.get("body")))
-    msg.setdefault("importance", "normal")
-    msg.setdefault("inferenceClassification", "focused")
-    msg.setdefault("isRead", False)
-    msg.setdefault("isDraft", False)
-    msg.setdefault("isDeliveryReceiptRequested", False)
-    msg.setdefault("isReadReceiptRequested", False)
-    msg.setdefault("categories", [])
-    msg.setdefault("flag", {"flagStatus": "notFlagged"})
-    for name in ("toRecipients", "ccRecipients", "bccRecipients", "replyTo", "internetMessageHeaders"):
-        msg.setdefault(name, [])
-    if sender is not None:
-        msg.setdefault("from", sender)
-        msg.setdefault("sender", sender)
-    atts = msg.get("attachments") or []
-    for att in atts:
-        att.setdefault("@odata.type", FILE_ATTACHMENT)
-        att.setdefault("isInline", False)
-        att.setdefault("contentType", "application/octet-stream")
-        att.setdefault("size", len(base64.b64decode(att.get("contentBytes") or b"")))
-    msg["hasAttachments"] = any(not a.get("isInline") for a in atts)
-    return msg
