@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
 from m365sandbox import Clock, Sandbox, SandboxServer
 from m365sandbox.seed import FolderSeed, GroundTruth, MailboxSeed, TenantSeed
 from m365sandbox.throttle import PROFILES

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from m365sandbox import Sandbox
 
+from m365sandbox import Sandbox
 from tests.conftest import TENANT_A
 
 ALICE = "aaaaaaaa-u001-4000-8000-000000000000"
@@ -32,7 +32,6 @@ def test_batch_returns_200_with_mixed_item_statuses(graph: httpx.Client, sb: San
 
 def test_batch_items_are_throttled_per_mailbox(graph: httpx.Client, sb: Sandbox) -> None:
     from m365sandbox.throttle import PROFILES
-
     from tests.conftest import use_profile
 
     use_profile(sb, PROFILES["realistic"].with_(mailbox_requests=2))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from m365sandbox.directory import GROUP_PROPERTIES, USER_PROPERTIES
 
+from m365sandbox.directory import GROUP_PROPERTIES, USER_PROPERTIES
 from tests.csdl import load_schema, needs_schema
 
 pytestmark = needs_schema

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from m365sandbox import Sandbox, SandboxServer, cli
 
+from m365sandbox import Sandbox, SandboxServer, cli
 from tests.conftest import CLIENT_ID, REDIRECT, TENANT_A, TENANT_B
 
 

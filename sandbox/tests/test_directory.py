@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from m365sandbox import Sandbox, SandboxServer
 
+from m365sandbox import Sandbox, SandboxServer
 from tests.conftest import TENANT_A, TENANT_B, get_token
 
 ALICE = "aaaaaaaa-u001-4000-8000-000000000000"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from m365sandbox.generator import generate_tenant
 from m365sandbox.mail import MailboxState
-
 from tests.test_mail_harness import mailbox_seed, message
 
 SENDER = {"emailAddress": {"address": "a@fabrikam.example"}}

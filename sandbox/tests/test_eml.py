@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from m365sandbox.eml import eml_to_graph_message, iter_eml
 from m365sandbox.generator import generate_tenant
-
 from tests.csdl import require_shared
 
 CORPUS = (

@@ -28,6 +28,7 @@ from exchangelib.items import HARD_DELETE, MOVE_TO_DELETED_ITEMS, SOFT_DELETE
 from exchangelib.properties import Rule
 from exchangelib.protocol import BaseProtocol
 from exchangelib.version import EXCHANGE_2016
+
 from m365sandbox import Sandbox, SandboxServer
 from m365sandbox.ews import PATH, add_onprem_account, is_onprem
 from m365sandbox.generator import generate_tenant

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from m365sandbox import Sandbox, SandboxServer
 
+from m365sandbox import Sandbox, SandboxServer
 from tests.conftest import TENANT_A, TENANT_B, get_token
 
 EXO = "https://outlook.office365.com"

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from m365sandbox import Sandbox, SandboxServer, opath
 
+from m365sandbox import Sandbox, SandboxServer, opath
 from tests.conftest import TENANT_A, get_token
 from tests.test_exchange import ALICE, BOB, EXO, invoke
 

@@ -6,8 +6,8 @@ import json
 
 import httpx
 import pytest
-from m365sandbox import Sandbox, SandboxServer
 
+from m365sandbox import Sandbox, SandboxServer
 from tests.conftest import TENANT_A, TENANT_B, get_token
 
 ALICE = "aaaaaaaa-u001-4000-8000-000000000000"

@@ -8,11 +8,11 @@ import json
 from typing import Any
 
 import pytest
+
 from m365sandbox.generator import generate_tenant
 from m365sandbox.generator.directory import plan_counts
 from m365sandbox.generator.mail import WELL_KNOWN_FOLDERS
 from m365sandbox.seed import TenantSeed
-
 from tests.csdl import load_schema, needs_schema
 
 

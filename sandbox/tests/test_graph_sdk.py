@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
 from m365sandbox import Sandbox, SandboxServer
 from m365sandbox.mail import MailboxState
 from m365sandbox.mail.model import default_settings
 from m365sandbox.seed import MailboxSeed
-
 from tests.conftest import TENANT_A
 from tests.csdl import load_schema, needs_schema
 from tests.shapes import type_errors

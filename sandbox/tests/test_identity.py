@@ -8,8 +8,8 @@ import httpx
 import msal
 import pytest
 import requests
-from m365sandbox import Sandbox, SandboxServer
 
+from m365sandbox import Sandbox, SandboxServer
 from tests.conftest import CLIENT_ID, REDIRECT, SECRET, TENANT_A, TENANT_B, ClientCert, get_token
 
 GRAPH = "https://graph.microsoft.com/.default"

@@ -10,8 +10,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import m365sandbox
 import pytest
+
+import m365sandbox
 
 PACKAGE = Path(m365sandbox.__file__).resolve().parent
 FORBIDDEN = ("mailwarden", "blocks", "tasks", "flows", "deployments", "tests")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from m365sandbox.mail.schema import (
     ATTACHMENT_PROPERTIES,
     FOLDER_PROPERTIES,
@@ -14,7 +15,6 @@ from m365sandbox.mail.schema import (
     RULE_PREDICATES,
     RULE_PROPERTIES,
 )
-
 from tests.csdl import load_schema, needs_schema
 from tests.test_mail_harness import ALICE, BOB, Harness, make_tenant, message
 from tests.test_mail_rules import FORWARD, LOCKED

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
+
 from m365sandbox.context import GraphHTTPError
 from m365sandbox.mail import MailboxState, build_mail_router
 from m365sandbox.seed import FolderSeed, MailboxSeed

@@ -8,7 +8,6 @@ import time
 import tracemalloc
 
 from m365sandbox.mail import Item, MailboxState
-
 from tests.test_mail_harness import ALICE, Harness, mailbox_seed, make_tenant, message
 
 

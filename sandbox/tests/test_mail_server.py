@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import httpx
-from m365sandbox import Sandbox
 
+from m365sandbox import Sandbox
 from tests.conftest import TENANT_A
 
 ALICE = "aaaaaaaa-u001-4000-8000-000000000000"

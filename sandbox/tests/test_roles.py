@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from m365sandbox import Sandbox
 
 from .conftest import TENANT_A

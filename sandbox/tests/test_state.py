@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from m365sandbox.state import TenantState, hash_password, verify_password
-
 from tests.conftest import TENANT_A, make_seed
 
 ALICE = "aaaaaaaa-u001-4000-8000-000000000000"

@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
+
 from m365sandbox import Sandbox, SandboxServer
 from m365sandbox.subscriptions import MAX_MESSAGE_MINUTES
 

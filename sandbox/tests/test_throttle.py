@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 
 import httpx
+
 from m365sandbox import Clock, Sandbox, SandboxServer
 from m365sandbox.throttle import PROFILES, Throttler, directory_cost
-
 from tests.conftest import use_profile
 
 ALICE = "aaaaaaaa-u001-4000-8000-000000000000"

@@ -94,13 +94,14 @@ def _payload(part: Message) -> bytes:
 
 
 def _filename(part: Message) -> str | None:
+    name: Any
     try:
         name = part.get_filename()
     except Exception:  # noqa: BLE001 - messy mail must never crash the conversion
         name = None
     if not name:
         try:
-            name = part.get_param("name")  # type: ignore[assignment]
+            name = part.get_param("name")  # a str, or an RFC 2231 (charset, language, value) triple
         except Exception:  # noqa: BLE001 - messy mail must never crash the conversion
             name = None
         if isinstance(name, tuple):

@@ -57,21 +57,22 @@ class Faults:
         if kind not in REQUEST_KINDS | STATE_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}")
         t = self._sb.tenant(tenant) if tenant else None
-        if kind in STATE_KINDS and t is None:
-            raise ValueError(f"fault {kind!r} needs a tenant")
+        if kind in STATE_KINDS:
+            if t is None:
+                raise ValueError(f"fault {kind!r} needs a tenant")
+            if kind == "expire_tokens":
+                self._sb.expire_tokens(t.id)
+                return None
+            if kind == "revoke_consent":
+                self._sb.revoke_consent(t.id, params.get("client_id"))
+                return None
+            if not count:  # delete_user, now
+                self._delete(t.id, params["user"])
+                return None
         mailbox_id = mailbox
         if t is not None and mailbox:
             user = t.find_user(mailbox)
             mailbox_id = user["id"] if user else mailbox.lower()
-        if kind == "expire_tokens":
-            self._sb.expire_tokens(t.id)  # type: ignore[union-attr]
-            return None
-        if kind == "revoke_consent":
-            self._sb.revoke_consent(t.id, params.get("client_id"))  # type: ignore[union-attr]
-            return None
-        if kind == "delete_user" and not count:
-            self._delete(t.id, params["user"])  # type: ignore[union-attr]
-            return None
         fault = Fault(kind, t.id if t else None, mailbox_id, count,
                       self._sb.clock() + seconds if seconds is not None else None, params)
         with self._lock:

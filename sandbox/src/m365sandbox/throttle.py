@@ -13,6 +13,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 BIG = 10**9
 
@@ -34,9 +35,9 @@ class Profile:
     """Fixed seconds added to every Graph/Exchange reply."""
     concurrency_retry_after: int = 1
 
-    def with_(self, **changes: object) -> Profile:
+    def with_(self, **changes: Any) -> Profile:
         """A copy with some settings changed."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)
 
 
 PROFILES: dict[str, Profile] = {

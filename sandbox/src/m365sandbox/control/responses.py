@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import Body, HTTPException, Request
 
@@ -43,12 +43,12 @@ def list_tenants(request: Request) -> list[Json]:
 
 
 @refusals
-def add_tenant(request: Request, body: Json = Body(default_factory=dict)) -> Json:
-    return _control(request).add_tenant(body)
+def add_tenant(request: Request, body: Annotated[Json | None, Body()] = None) -> Json:
+    return _control(request).add_tenant(body or {})
 
 
 @refusals
-def grant_consent(request: Request, tid: str, body: Json = Body(...)) -> Json:
+def grant_consent(request: Request, tid: str, body: Annotated[Json, Body()]) -> Json:
     if "client_id" not in body:
         raise ControlInvalid("client_id is required")
     return _control(request).grant_consent(tid, str(body["client_id"]), str(body.get("tier", "basic")),
@@ -61,7 +61,7 @@ def revoke_consent(request: Request, tid: str, client_id: str | None = None) -> 
 
 
 @refusals
-def consent_settings(request: Request, tid: str, body: Json = Body(...)) -> Json:
+def consent_settings(request: Request, tid: str, body: Annotated[Json, Body()]) -> Json:
     return _control(request).consent_settings(tid, body)
 
 
@@ -71,7 +71,7 @@ def list_faults(request: Request) -> list[Json]:
 
 
 @refusals
-def inject_fault(request: Request, body: Json = Body(...)) -> Json:
+def inject_fault(request: Request, body: Annotated[Json, Body()]) -> Json:
     return _control(request).inject_fault(body)
 
 
@@ -81,21 +81,21 @@ def clear_faults(request: Request, fault_id: int | None = None) -> Json:
 
 
 @refusals
-def inject_message(request: Request, tid: str, user: str, body: Json = Body(...)) -> Any:
+def inject_message(request: Request, tid: str, user: str, body: Annotated[Json, Body()]) -> Any:
     if not isinstance(body.get("message"), dict):
         raise ControlInvalid("message (a Graph message object) is required")
     return _control(request).inject_message(tid, user, body["message"], str(body.get("folder", "inbox")))
 
 
 @refusals
-def inject_rule(request: Request, tid: str, user: str, body: Json = Body(...)) -> Json:
+def inject_rule(request: Request, tid: str, user: str, body: Annotated[Json, Body()]) -> Json:
     if not isinstance(body.get("rule"), dict):
         raise ControlInvalid("rule (a Graph messageRule or a Get-InboxRule object) is required")
     return _control(request).inject_rule(tid, user, body["rule"], bool(body.get("hidden")))
 
 
 @refusals
-def mailbox_settings(request: Request, tid: str, user: str, body: Json = Body(...)) -> Json:
+def mailbox_settings(request: Request, tid: str, user: str, body: Annotated[Json, Body()]) -> Json:
     return _control(request).set_mailbox_settings(tid, user, body)
 
 
@@ -115,7 +115,7 @@ def expire_delta(request: Request, tid: str) -> Json:
 
 
 @refusals
-def clock(request: Request, body: Json = Body(...)) -> Json:
+def clock(request: Request, body: Annotated[Json, Body()]) -> Json:
     set_to, advance = body.get("set"), body.get("advance")
     return _control(request).move_clock(None if set_to is None else float(set_to),
                                         None if advance is None else float(advance))
@@ -132,10 +132,10 @@ def subscriptions(request: Request, tid: str) -> Json:
 
 
 @refusals
-def notifications(request: Request, tid: str, body: Json = Body(...)) -> Json:
+def notifications(request: Request, tid: str, body: Annotated[Json, Body()]) -> Json:
     return _control(request).switch_notifications(tid, bool(body.get("enabled", True)))
 
 
 @refusals
-def lifecycle(request: Request, tid: str, sid: str, body: Json = Body(...)) -> Json:
+def lifecycle(request: Request, tid: str, sid: str, body: Annotated[Json, Body()]) -> Json:
     return _control(request).lifecycle(tid, sid, str(body.get("event")))

@@ -305,7 +305,8 @@ def _delta_item(directory: DirectoryBackend, e: DeltaEntry, select: list[str] | 
     item = project(e.obj, select, default)
     item.setdefault("id", e.id)
     if with_members:
-        members = [{"@odata.type": TYPES[directory.object_type(m) or "user"], "id": m} for m in e.added]
+        members: list[Json] = [{"@odata.type": TYPES[directory.object_type(m) or "user"], "id": m}
+                               for m in e.added]
         members += [{"@odata.type": TYPES["user"], "id": m, "@removed": {"reason": "deleted"}}
                     for m in e.removed]
         item["members@delta"] = members

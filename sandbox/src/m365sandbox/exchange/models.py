@@ -15,7 +15,7 @@ import uuid
 import weakref
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from m365sandbox import opath
 from m365sandbox.core import Sandbox
@@ -202,7 +202,7 @@ def _folder_namer(mb: Any) -> Callable[[str], str]:
 class Cmdlets:
     """Cmdlet implementations over one tenant's state."""
 
-    PARAMS: dict[str, set[str]] = {
+    PARAMS: ClassVar[dict[str, set[str]]] = {
         "Get-Mailbox": {"Identity", "ResultSize", "RecipientTypeDetails", "Filter"},
         "Get-Recipient": {"Identity", "ResultSize", "RecipientTypeDetails", "Filter"},
         "Get-InboxRule": {"Mailbox", "IncludeHidden", "Identity", "ErrorAction"},

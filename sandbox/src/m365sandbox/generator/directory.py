@@ -282,7 +282,8 @@ def _make_user(
     if licences and rng.random() < 0.1:
         licences[0]["disabledPlans"] = [TEAMS[0]]
     if kind == "guest":
-        assert external is not None
+        if external is None:  # every guest was drawn with an outside address
+            raise RuntimeError("a guest user needs an outside address")
         upn = f"{local}@{d.initial_domain}"
         mail = external
         proxies = [f"SMTP:{external}"]

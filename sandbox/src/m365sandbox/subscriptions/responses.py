@@ -6,7 +6,7 @@ any other), as Graph does.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Body, Request
 from fastapi.responses import JSONResponse, Response
@@ -28,7 +28,7 @@ def _caller(request: Request) -> tuple[Any, str, SubscriptionHub]:
     return tenant_of(request), str(request.state.app_id), hub_of(request.app.state.sandbox)
 
 
-def create_subscription(request: Request, body: Json = Body(...)) -> JSONResponse:
+def create_subscription(request: Request, body: Annotated[Json, Body()]) -> JSONResponse:
     tenant, app_id, hub = _caller(request)
     sub = hub.create(tenant, app_id, body)
     return JSONResponse(sub.to_json(_context(tenant, "subscriptions/$entity")), status_code=201)
@@ -45,7 +45,7 @@ def get_subscription(request: Request, sid: str) -> Json:
     return hub.get(tenant.id, app_id, sid).to_json(_context(tenant, "subscriptions/$entity"))
 
 
-def update_subscription(request: Request, sid: str, body: Json = Body(...)) -> Json:
+def update_subscription(request: Request, sid: str, body: Annotated[Json, Body()]) -> Json:
     tenant, app_id, hub = _caller(request)
     return hub.update(tenant.id, app_id, sid, body).to_json(_context(tenant, "subscriptions/$entity"))
 
