@@ -511,10 +511,6 @@ class AddressBook:
             out.add(mailbox)
         return sorted(out)
 
-    def members_of(self, group_id: str) -> frozenset[str]:
-        """Mailbox ids reached from a group, through nested groups."""
-        return self._lookup().group_mailboxes.get(group_id, frozenset())
-
     def executives(self) -> set[str]:
         """Object ids of enabled member users whose job title names an executive role."""
         o = self.objects
