@@ -1,5 +1,6 @@
-"""A local Microsoft 365 tenant: identity over TLS, Graph v1.0 and Exchange admin API subsets,
-per-tenant state, throttling and faults. See ``docs/architecture.md`` ("The sandbox tenant")."""
+"""A local Microsoft 365: Entra ID identity over TLS, Graph v1.0, the Exchange admin API and EWS
+over generated tenants, with throttling, faults and a control surface (see the distribution's
+README)."""
 
 from m365sandbox.core import ADVANCED_ROLES, BASIC_ROLES, AppRegistration, Clock, Sandbox
 from m365sandbox.faults import Fault
