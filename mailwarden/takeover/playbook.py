@@ -18,9 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from mailwarden.detection.rules import RuleContext
 from mailwarden.graph import NotFound
+from mailwarden.mailbox.reading import mailbox_path
 from mailwarden.store.repositories import begin_action, complete_action, idempotency_key
 from mailwarden.takeover import password as _password
 from mailwarden.takeover.assess import RuleFinding, assess_mailbox, is_alert
@@ -214,7 +216,8 @@ class Playbook:
         read_only = bool(f.content.get("isReadOnly")) and bool(f.exchange_identity)
         if f.source == "graph" and self.graph_admin is not None and f.graph_id and not read_only:
             try:
-                self.graph_admin.delete(f"/users/{self.user_id}/mailFolders/inbox/messageRules/{f.graph_id}")
+                self.graph_admin.delete(f"{mailbox_path(self.user_id)}/mailFolders/inbox/messageRules/"
+                                        f"{quote(f.graph_id, safe='')}")
             except NotFound:
                 return {"via": "graph", "note": "already gone"}
             return {"via": "graph"}

@@ -75,3 +75,14 @@ def test_china_cloud_has_no_message_rules_segment() -> None:
 
 def test_rules_only_on_the_inbox() -> None:
     assert _h().get(f"/users/{ALICE}/mailFolders/junkemail/messageRules").status_code == 400
+
+
+def test_a_rule_id_holding_a_slash_is_addressed_escaped() -> None:
+    """Standard-base64 rule ids may hold "/": escaped as %2F the id still names its rule."""
+    slashed = {**FORWARD, "id": "AQAAAJ5d/qA="}
+    h = Harness(make_tenant(rules=[slashed, LOCKED]))
+    unescaped = h.get(f"{BASE}/AQAAAJ5d/qA=")
+    assert unescaped.status_code == 400 and "segment 'qA='" in unescaped.json()["error"]["message"]
+    assert h.get(f"{BASE}/AQAAAJ5d%2FqA=").json()["displayName"] == "Move invoices"
+    assert h.delete(f"{BASE}/AQAAAJ5d%2FqA=").status_code == 204
+    assert [r["id"] for r in h.get(BASE).json()["value"]] == ["AQAAAOQfqLg="]

@@ -59,8 +59,9 @@ def _victim(state: Any) -> str:
 
 
 def _plant(embedded: Any, state: Any, victim: str) -> dict[str, Any]:
+    # A standard-base64 rule id holding "/" (as Exchange's may): every step must escape it.
     rule = embedded.sandbox.inject_rule(state.id, victim, {
-        "displayName": ".", "sequence": 5, "isEnabled": True, "conditions": {},
+        "id": "AQAAAJ5d/qA=", "displayName": ".", "sequence": 5, "isEnabled": True, "conditions": {},
         "actions": {"forwardTo": [{"emailAddress": {"address": DROP}}], "markAsRead": True}})
     with state.lock:
         state.recipients[victim]["ForwardingSmtpAddress"] = f"smtp:{DROP}"

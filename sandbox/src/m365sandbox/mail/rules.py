@@ -38,6 +38,15 @@ def _ctx(tenant: Any, request: Request, entity: bool = False) -> str:
     return context(tenant, frag + ("/$entity" if entity else ""))
 
 
+def _rule_id(request: Request) -> str:
+    """The rule id as the client escaped it: a literal "/" inside it is a further segment to Graph."""
+    raw = bytes(request.scope.get("raw_path") or b"").decode("latin-1").split("?", 1)[0]
+    tail = raw.rsplit("/messageRules/", 1)[-1]
+    if "/" in tail:
+        raise GraphHTTPError(400, "BadRequest", f"Resource not found for the segment '{tail.split('/', 1)[1]}'.")
+    return str(request.path_params["rid"])
+
+
 def list_rules(request: Request) -> JSONResponse:
     tenant, mb = _rules_mailbox(request, READ)
     with mb.lock:
@@ -48,7 +57,7 @@ def list_rules(request: Request) -> JSONResponse:
 def get_rule(request: Request) -> JSONResponse:
     tenant, mb = _rules_mailbox(request, READ)
     with mb.lock:
-        rule = dict(mb.rule(request.path_params["rid"]))
+        rule = dict(mb.rule(_rule_id(request)))
     return reply({"@odata.context": _ctx(tenant, request, True), **rule})
 
 
@@ -65,13 +74,13 @@ async def create_rule(request: Request) -> JSONResponse:
 async def patch_rule(request: Request) -> JSONResponse:
     tenant, mb = _rules_mailbox(request, WRITE)
     body = await json_body(request)
-    rule = dict(mb.update_rule(request.path_params["rid"], body))
+    rule = dict(mb.update_rule(_rule_id(request), body))
     return reply({"@odata.context": _ctx(tenant, request, True), **rule})
 
 
 def delete_rule(request: Request) -> Response:
     _, mb = _rules_mailbox(request, WRITE)
-    mb.delete_rule(request.path_params["rid"])
+    mb.delete_rule(_rule_id(request))
     return no_content()
 
 
@@ -79,6 +88,8 @@ def add_rule_routes(r: APIRouter) -> None:
     base = "/users/{user}/mailFolders/{folder}/messageRules"
     r.add_api_route(base, list_rules, methods=["GET"])
     r.add_api_route(base, create_rule, methods=["POST"])
-    r.add_api_route(base + "/{rid}", get_rule, methods=["GET"])
-    r.add_api_route(base + "/{rid}", patch_rule, methods=["PATCH"])
-    r.add_api_route(base + "/{rid}", delete_rule, methods=["DELETE"], status_code=204)
+    # Rule ids are standard base64 ("AQAAAJ5d/qA="): a client escapes "/" as %2F, which the
+    # server sees decoded, so the id segment takes the rest of the path.
+    r.add_api_route(base + "/{rid:path}", get_rule, methods=["GET"])
+    r.add_api_route(base + "/{rid:path}", patch_rule, methods=["PATCH"])
+    r.add_api_route(base + "/{rid:path}", delete_rule, methods=["DELETE"], status_code=204)
