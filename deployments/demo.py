@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
                        {**env_vars, **sandbox_env.settings_env(),
                         "PREFECT_RUNNER_POLL_FREQUENCY": str(DEMO_POLL_SECONDS)}, logs / "serve.log")
         )
-        from deployments.catalog import CATALOG
+        from tasks.catalog import CATALOG
 
         wait_for_deployments([item.name for item in CATALOG])
         try:

@@ -18,7 +18,7 @@ import argparse
 import logging
 from typing import Any
 
-from deployments.catalog import CATALOG, DeploymentSpec
+from tasks.catalog import CATALOG, DeploymentSpec
 
 log = logging.getLogger(__name__)
 

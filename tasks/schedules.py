@@ -1,6 +1,6 @@
 """Per-tenant schedules of the catalogue's deployments, kept in step with the connected tenants.
 
-Each deployment with a ``cron`` (``deployments/catalog.py``) has one schedule per tenant: the cron
+Each deployment with a ``cron`` (``tasks/catalog.py``) has one schedule per tenant: the cron
 in ``SCHEDULE_TIMEZONE``, the tenant's block name as the ``tenant`` parameter and the slug
 ``<tenant>-<deployment>``. ``deployments/serve.py`` builds the same schedules (same slugs) from the
 tenant blocks when serving starts, so a restart updates them in place instead of adding twins;
@@ -14,7 +14,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 
-from deployments.catalog import CATALOG, SCHEDULE_TIMEZONE, DeploymentSpec
+from tasks.catalog import CATALOG, SCHEDULE_TIMEZONE, DeploymentSpec
 
 
 def schedule_slug(tenant: str, deployment: str) -> str:

@@ -1,4 +1,4 @@
-"""prefect.yaml declares the deployments of deployments/catalog.py, as the catalogue has them.
+"""prefect.yaml declares the deployments of tasks/catalog.py, as the catalogue has them.
 
 ``mailwarden serve`` builds its deployments from the catalogue and ``prefect deploy --all`` from
 prefect.yaml: where the two disagree (a cron, a time zone, a concurrency limit), the same flow
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deployments.catalog import CATALOG, SCHEDULE_TIMEZONE, spec
+from tasks.catalog import CATALOG, SCHEDULE_TIMEZONE, spec
 
 PREFECT_YAML = Path(__file__).resolve().parents[2] / "prefect.yaml"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from deployments.catalog import CATALOG, SCHEDULE_TIMEZONE
+from tasks.catalog import CATALOG, SCHEDULE_TIMEZONE
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -105,7 +105,7 @@ def test_an_older_unnamed_schedule_of_the_tenant_is_not_duplicated(served: None)
     from prefect.client.schemas.actions import DeploymentScheduleCreate
     from prefect.client.schemas.schedules import CronSchedule
 
-    from deployments.catalog import spec
+    from tasks.catalog import spec
     from tasks.schedules import add_tenant_schedules, remove_tenant_schedules
 
     tenant, name = _tenant(), SERVED[0]

@@ -510,8 +510,8 @@ def scheduled_deployments() -> Iterator[list[str]]:
     """The catalogue's deployments that have a cron, on the server as ``deployments/serve.py`` puts them."""
     from prefect.client.orchestration import get_client
 
-    from deployments.catalog import CATALOG
     from deployments.serve import build_deployments
+    from tasks.catalog import CATALOG
 
     names = [item.name for item in CATALOG if item.cron]
     for deployment in build_deployments(tenants=[], only=names):
@@ -531,8 +531,8 @@ def test_onboarding_schedules_the_tenant_once_and_offboarding_unschedules_it(
 ) -> None:
     from prefect.client.orchestration import get_client
 
-    from deployments.catalog import SCHEDULE_TIMEZONE, spec
     from flows.onboarding import offboard_tenant, onboard_tenant
+    from tasks.catalog import SCHEDULE_TIMEZONE, spec
 
     def schedules(block_name: str) -> dict[str, list[Any]]:
         with get_client(sync_client=True) as client:

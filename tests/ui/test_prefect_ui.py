@@ -288,7 +288,7 @@ def open_resume_form(page: Any, demo: Demo, run: Any) -> Any:
 def test_deployments_page_lists_every_mailwarden_deployment(demo: Demo, page: Any) -> None:
     from playwright.sync_api import expect
 
-    from deployments.catalog import CATALOG
+    from tasks.catalog import CATALOG
 
     open_page(page, f"{demo.url}/deployments")
     expect(page.get_by_text(f"{len(CATALOG)} Deployments")).to_be_visible()

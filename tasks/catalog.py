@@ -6,6 +6,9 @@ repeats its crons, time zone, tags and limits (tests/deployments/test_prefect_ya
 equal). Deployment names equal flow names, so a deployment
 is addressed as ``<flow>/<flow>`` (for example ``reconcile-licenses/reconcile-licenses``).
 
+It sits in the task layer because the onboarding flow's tasks give each new tenant its schedules
+(``tasks/schedules.py``): deployments/ serves from it, and no lower layer imports deployments/.
+
 Schedules that act on a tenant are made per connected tenant: one cron entry per ``M365Tenant``
 block, with the tenant as the schedule's parameter.
 """
