@@ -11,8 +11,6 @@ A token whose mailbox or epoch no longer matches answers 410 ``SyncStateNotFound
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -25,24 +23,12 @@ from m365sandbox.mail.common import READ_MAIL, context, link, mailbox_of, reply
 from m365sandbox.mail.model import Item
 from m365sandbox.mail.query import parse_filter, parse_select, parse_top
 from m365sandbox.mail.render import render_message
-from m365sandbox.odata import DELTA_SEGMENTS
+from m365sandbox.odata import DELTA_SEGMENTS, decode_token, encode_token
 
 Json = dict[str, Any]
 DEFAULT_PAGE = 10
 MAX_PAGE = 1000
 CHANGE_TYPES = ("created", "updated", "deleted")
-
-
-def encode_token(data: Json) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_token(token: str) -> Json | None:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _gone() -> GraphHTTPError:
