@@ -18,36 +18,43 @@ every minute):
 2. per message: fetch, claim once, verdict, the tenant's policy action (audited); per lifecycle
    event: renew (``reauthorizationRequired``), subscribe again and sweep (``subscriptionRemoved``),
    sweep (``missed``);
-3. emit ``mailwarden.threat.detected`` for each malicious message; repeat until the queue is empty.
+3. emit ``mailwarden.threat.detected`` for each malicious message; repeat until the queue is empty
+   (or stays empty for ``idle_seconds``);
+4. publish the messages acted on or reported as a table.
 
-delta-sweep (every 15 minutes): per mailbox, read the Inbox's changes since the stored delta link
-and process what neither path has seen; notification and sweep never act on a message twice.
+delta-sweep (every 15 minutes): per mailbox (one task each, ``concurrency`` at once), read the
+Inbox's changes since the stored delta link and process what neither path has seen; notification
+and sweep never act on a message twice. The threat events follow, then a per-mailbox table.
+
+The domain is :mod:`mailwarden.protection` (its reports: :mod:`mailwarden.protection.report`);
+the tasks are in tasks/protection.py.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect import flow
 
-from mailwarden.protection import ProtectionPolicy
-from tasks.common import artifact_key, current_flow_run_id, load_tenant
+from mailwarden.protection import DeltaSweepReport
+from mailwarden.scan import Targets
+from tasks.common import current_flow_run_id, load_tenant
 from tasks.protection import (
     ProtectionPolicyInput,
     address_book,
     default_urls,
-    drain_notifications,
+    drain_queue,
     emit_threats,
-    health_rows,
     protection_for,
-    queue_counts,
-    sweep_mailbox,
+    protection_status,
+    publish_delta_sweep,
+    publish_notification_actions,
+    publish_protection,
+    sweep_mailboxes,
     sync_tenant_subscriptions,
     tenant_actions,
 )
-from tasks.runners import build_runner, gather
+from tasks.runners import build_runner
 
 
 @flow(name="protect-mailboxes", validate_parameters=True)
@@ -68,30 +75,16 @@ def protect_mailboxes(
     """
     if not 0 < lifetime_hours <= 10070 / 60:
         raise ValueError("lifetime_hours must be between 0 and 167.8 (Graph's limit for messages)")
-    log = get_run_logger()
     block = load_tenant(tenant)
-    urls = default_urls()
+    notification_url, lifecycle_url = default_urls()
     with block.graph_client("basic") as client:
-        summary = sync_tenant_subscriptions(
-            block, client, notification_url=urls[0], lifecycle_url=urls[1],
+        sync = sync_tenant_subscriptions(
+            block, client, notification_url=notification_url, lifecycle_url=lifecycle_url,
             renew_before_hours=renew_before_hours, lifetime_hours=lifetime_hours,
             flow_run_id=current_flow_run_id())
-    rows = health_rows(block.tenant_id)
-    queue = queue_counts(block.tenant_id)
-    create_table_artifact(rows or [{"mailbox": "(none)"}], key=artifact_key("subscriptions", block),
-                          description=f"Change-notification subscriptions of {block.primary_domain}")
-    unhealthy = [r for r in rows if r["health"] != "ok"]
-    create_markdown_artifact("\n".join([
-        f"# Protection of {block.primary_domain}", "",
-        f"- protected mailboxes: {summary['mailboxes']}",
-        f"- subscriptions: {sum(r['status'] == 'active' for r in rows)} active, {len(unhealthy)} needing attention",
-        f"- this run: {summary['created']} created, {summary['renewed']} renewed, {summary['recreated']} "
-        f"recreated, {summary['deleted']} deleted, {summary['forgotten']} forgotten, {summary['errors']} errors",
-        f"- notification queue: {queue or 'empty'}",
-    ]), key=artifact_key("protection-health", block),
-        description=f"Protection health of {block.primary_domain}: subscriptions and queue")
-    log.info("protection of %s: %s", block.primary_domain, {k: v for k, v in summary.items() if k != "error_rows"})
-    return {**summary, "subscriptions": rows, "queue": queue}
+    report = protection_status(block, sync)
+    publish_protection(block, report)
+    return report.to_dict()
 
 
 @flow(name="process-notifications", validate_parameters=True)
@@ -116,38 +109,15 @@ def process_notifications(
     """
     if batch_size < 1 or workers < 1 or max_batches < 1:
         raise ValueError("batch_size, workers and max_batches must be at least 1")
-    log = get_run_logger()
     block = load_tenant(tenant) if tenant else None
     if policy is not None:
         if block is None:
             raise ValueError("a policy override needs a tenant: each tenant's own policy applies otherwise")
         tenant_actions(block, dict(policy.actions))  # refused before any work when it would widen the policy
-    run_id = current_flow_run_id()
-    totals: dict[str, Any] = {"claimed": 0, "statuses": {}, "lifecycle": [], "events": 0, "retried": 0,
-                              "failed": 0}
-    rows: list[dict[str, Any]] = []
-    idle_until = time.monotonic() + idle_seconds
-    for _ in range(max_batches):
-        got = drain_notifications(block, policy, batch_size=batch_size, workers=workers, flow_run_id=run_id)
-        if not got["claimed"]:
-            if time.monotonic() >= idle_until:
-                break
-            time.sleep(0.2)
-            continue
-        idle_until = time.monotonic() + idle_seconds
-        totals["claimed"] += got["claimed"]
-        for k, v in got["statuses"].items():
-            totals["statuses"][k] = totals["statuses"].get(k, 0) + v
-        totals["lifecycle"] += got["lifecycle"]
-        for k in ("events", "retried", "failed"):
-            totals[k] += got[k]
-        rows += got["rows"]
-    if totals["claimed"]:
-        key = artifact_key("protection-actions", block) if block else "protection-actions-all-tenants"
-        create_table_artifact(rows or [{"status": "nothing acted on"}], key=key,
-                              description=f"Messages acted on or reported: {totals['statuses']}")
-    log.info("processed %d notification(s): %s", totals["claimed"], totals["statuses"])
-    return totals
+    run = drain_queue(block, policy, batch_size=batch_size, workers=workers, max_batches=max_batches,
+                      idle_seconds=idle_seconds, flow_run_id=current_flow_run_id())
+    publish_notification_actions(block, run)
+    return run.to_dict()
 
 
 @flow(name="delta-sweep", validate_parameters=True)
@@ -165,19 +135,14 @@ def delta_sweep(
         policy: A weaker action per verdict category than the tenant's policy (default: the policy's).
         concurrency: Mailboxes swept at once.
     """
+    runner: Any = build_runner("threads", concurrency)  # the tasks share the tenant's processing context
     block = load_tenant(tenant)
     book = address_book(block)
-    targets = book.mailboxes_named(mailboxes, block.primary_domain) if mailboxes else book.protected_mailboxes()
-    pol: ProtectionPolicy = tenant_actions(block, dict(policy.actions) if policy is not None else None)
-    runner: Any = build_runner("threads", concurrency)  # the tasks share the tenant's processing context
+    targets = Targets.of(book, mailboxes, block.primary_domain)
+    actions = tenant_actions(block, dict(policy.actions) if policy is not None else None)
     with block.graph_client("basic") as client, runner:
-        protection = protection_for(block, client, policy=pol, flow_run_id=current_flow_run_id(), book=book)
-        results = list(gather(runner, sweep_mailbox, {mb: {"protection": protection, "mailbox_id": mb}
-                                                      for mb in targets}).values())
-    rows = [{k: v for k, v in r.items() if k != "outcomes"} for r in results]
-    emit_threats([o for r in results for o in r["outcomes"]], {block.tenant_id: book})
-    create_table_artifact(rows or [{"mailbox": "(none)"}], key=artifact_key("delta-sweep", block),
-                          description=f"Delta sweep of {block.primary_domain}")
-    totals = {k: sum(int(r[k]) for r in rows) for k in ("seen", "already", "processed", "acted")}
-    get_run_logger().info("delta sweep of %s: %d mailboxes, %s", block.primary_domain, len(rows), totals)
-    return {"mailboxes": len(rows), **totals, "rows": rows}
+        protection = protection_for(block, client, policy=actions, flow_run_id=current_flow_run_id(), book=book)
+        report = DeltaSweepReport(block.primary_domain, sweep_mailboxes(runner, protection, targets.mailboxes))
+    emit_threats(report.outcomes(), {block.tenant_id: book})
+    publish_delta_sweep(block, report)
+    return report.to_dict()

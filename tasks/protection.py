@@ -1,20 +1,24 @@
 """Tasks of the protection flows: keep subscriptions in sync, drain the notification queue,
 sweep mailboxes by delta, emit ``mailwarden.threat.detected`` for malicious verdicts.
 
-The core (``mailwarden.protection``) does the work; these wrappers resolve the tenant, build its
-processing context, log, and turn outcomes into Prefect events and table rows.
+The core (``mailwarden.protection``) does the work and reports it in typed results
+(``mailwarden.protection.report``); these wrappers resolve the tenant, build its processing
+context, read the store, log, turn outcomes into Prefect events and publish the artifacts.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
+from prefect.task_runners import TaskRunner
 from pydantic import BaseModel, Field, field_validator
 
 from blocks.m365 import M365Tenant
@@ -24,21 +28,29 @@ from mailwarden.directory import AddressBook
 from mailwarden.graph import GraphClient
 from mailwarden.hosts import is_loopback_host
 from mailwarden.protection import (
-    DrainResult,
+    DeltaSweepReport,
+    MailboxSweep,
+    NotificationBatch,
+    NotificationRun,
     ProtectionPolicy,
+    ProtectionReport,
     ProtectOutcome,
+    SubscriptionSync,
     plan_subscriptions,
+    subscription_health,
     sync_subscriptions,
 )
 from mailwarden.protection.drain import TenantProtection, drain_once
 from mailwarden.settings import get_settings
 from mailwarden.store import Store, utcnow
 from mailwarden.store.repositories import count_notifications, list_subscriptions
-from tasks.common import load_tenant, store_for
+from tasks.common import artifact_key, load_tenant, store_for
+from tasks.runners import gather
 
 THREAT_EVENT = "mailwarden.threat.detected"
 PolicyAction = Literal["quarantine", "move_to_junk", "notify", "report"]
 DEFAULT_ACTIONS: dict[str, PolicyAction] = {"malicious": "quarantine", "suspicious": "move_to_junk"}
+IDLE_POLL_SECONDS = 0.2
 
 
 class ProtectionPolicyInput(BaseModel):
@@ -107,7 +119,7 @@ def protection_for(block: M365Tenant, client: GraphClient, *, policy: Protection
 @task(name="sync-subscriptions", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def sync_tenant_subscriptions(block: M365Tenant, client: GraphClient, *, notification_url: str,
                               lifecycle_url: str, renew_before_hours: float, lifetime_hours: float,
-                              flow_run_id: str | None) -> dict[str, Any]:
+                              flow_run_id: str | None) -> SubscriptionSync:
     """Subscribe new protected mailboxes (delta baseline first), renew, delete, forget."""
     log = get_run_logger()
     book = address_book(block)
@@ -125,25 +137,30 @@ def sync_tenant_subscriptions(block: M365Tenant, client: GraphClient, *, notific
     log.info("subscriptions of %s: %d mailboxes, %s", block.primary_domain, len(wanted), result.summary())
     for mailbox, error in sorted(result.errors.items()):
         log.warning("mailbox %s: %s", mailbox, error)
-    return {"mailboxes": len(wanted), **result.summary(), "error_rows": [
-        {"mailbox": m, "error": e} for m, e in sorted(result.errors.items())]}
+    return SubscriptionSync(wanted, result)
 
 
-def health_rows(tenant_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
-    """One row per stored subscription: status, hours left, health."""
-    now = now or utcnow()
+@task(name="protection-status", cache_policy=NO_CACHE)
+def protection_status(block: M365Tenant, sync: SubscriptionSync) -> ProtectionReport:
+    """The tenant's protection after ``sync``: each stored subscription's health, the queue's counts."""
     with queue_store().session() as s:
-        rows = []
-        for sub in list_subscriptions(s, tenant_id):
-            left = (sub.expires_at - now).total_seconds() / 3600
-            health = ("removed" if sub.status != "active" else "expired" if left <= 0
-                      else "renew soon" if left < 24 else "ok")
-            rows.append({"mailbox": sub.mailbox_id, "subscription": sub.subscription_id, "status": sub.status,
-                         "expires_at": sub.expires_at.isoformat(), "hours_left": round(left, 1), "health": health})
-        return rows
+        health = subscription_health(list_subscriptions(s, block.tenant_id), utcnow())
+    return ProtectionReport(block.primary_domain, sync, health, queue_counts(block.tenant_id))
+
+
+@task(name="publish-protection-health", cache_policy=NO_CACHE)
+def publish_protection(block: M365Tenant, report: ProtectionReport) -> None:
+    """The subscriptions table and the Markdown health summary (subscriptions and queue)."""
+    create_table_artifact(report.table_rows(), key=artifact_key("subscriptions", block),
+                          description=f"Change-notification subscriptions of {block.primary_domain}")
+    create_markdown_artifact(report.summary_markdown(), key=artifact_key("protection-health", block),
+                             description=f"Protection health of {block.primary_domain}: subscriptions and queue")
+    get_run_logger().info("protection of %s: %s", block.primary_domain,
+                          {k: v for k, v in report.sync.summary().items() if k != "error_rows"})
 
 
 def queue_counts(tenant_id: str | None) -> dict[str, int]:
+    """Queued notifications per state (one tenant's, or every tenant's)."""
     with queue_store().session() as s:
         return count_notifications(s, tenant_id)
 
@@ -184,7 +201,7 @@ class _Contexts:
 
 @task(name="drain-notifications", cache_policy=NO_CACHE)
 def drain_notifications(block: M365Tenant | None, policy: ProtectionPolicyInput | None, *, batch_size: int,
-                        workers: int, flow_run_id: str | None) -> dict[str, Any]:
+                        workers: int, flow_run_id: str | None) -> NotificationBatch:
     """Process one batch of queued notifications (one tenant's, or every tenant's when ``block`` is
     None) with each tenant's policy actions (``policy`` may only weaken them); emit an event per
     malicious message."""
@@ -194,26 +211,42 @@ def drain_notifications(block: M365Tenant | None, policy: ProtectionPolicyInput 
     contexts = _Contexts(asked, flow_run_id, {block.tenant_id: block} if block is not None else None)
     try:
         result = drain_once(queue_store(), contexts, tenant_id=tenant_id, limit=batch_size, workers=workers)
-        events = emit_threats(result.outcomes, contexts.books)
+        batch = NotificationBatch(result, emit_threats(result.outcomes, contexts.books))
     finally:
         contexts.close()
-    summary = summarize(result)
     if result.claimed:
-        log.info("drained %d notification(s): %s; %d threat event(s)", result.claimed, summary["statuses"], events)
+        log.info("drained %d notification(s): %s; %d threat event(s)", result.claimed, batch.statuses(),
+                 batch.events)
     for item in result.lifecycle:
         log.info("lifecycle %s for mailbox %s: %s", item.get("event"), item.get("mailbox_id"), item)
-    return {**summary, "events": events}
+    return batch
 
 
-def summarize(result: DrainResult) -> dict[str, Any]:
-    statuses: dict[str, int] = {}
-    for o in result.outcomes:
-        statuses[o.status] = statuses.get(o.status, 0) + 1
-    rows = [{"mailbox": o.mailbox_id, "path": o.path, "status": o.status, "category": o.category,
-             "action": o.action, "result": o.result, "sender": o.sender, "subject": (o.subject or "")[:80]}
-            for o in result.outcomes if o.status in ("acted", "reported")]
-    return {"claimed": result.claimed, "statuses": statuses, "lifecycle": result.lifecycle,
-            "retried": result.retried, "failed": result.failed, "rows": rows}
+def drain_queue(block: M365Tenant | None, policy: ProtectionPolicyInput | None, *, batch_size: int, workers: int,
+                max_batches: int, idle_seconds: float, flow_run_id: str | None) -> NotificationRun:
+    """:func:`drain_notifications` batch after batch until the queue stays empty for ``idle_seconds``
+    (0: the first empty batch ends it) or ``max_batches`` were claimed."""
+    run = NotificationRun()
+    idle_until = time.monotonic() + idle_seconds
+    for _ in range(max_batches):
+        batch = drain_notifications(block, policy, batch_size=batch_size, workers=workers, flow_run_id=flow_run_id)
+        if not batch.claimed:
+            if time.monotonic() >= idle_until:
+                break
+            time.sleep(IDLE_POLL_SECONDS)  # an empty queue, polled until idle_seconds have passed
+            continue
+        idle_until = time.monotonic() + idle_seconds
+        run.add(batch)
+    return run
+
+
+@task(name="publish-protection-actions", cache_policy=NO_CACHE)
+def publish_notification_actions(block: M365Tenant | None, run: NotificationRun) -> None:
+    """The table of messages acted on or reported (once anything was claimed)."""
+    if run.claimed:
+        key = artifact_key("protection-actions", block) if block else "protection-actions-all-tenants"
+        create_table_artifact(run.table_rows(), key=key, description=run.description())
+    get_run_logger().info("processed %d notification(s): %s", run.claimed, run.statuses())
 
 
 def emit_threats(outcomes: list[ProtectOutcome], books: dict[str, AddressBook]) -> int:
@@ -240,13 +273,23 @@ def emit_threats(outcomes: list[ProtectOutcome], books: dict[str, AddressBook]) 
 
 
 @task(name="sweep-mailbox", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def sweep_mailbox(protection: TenantProtection, mailbox_id: str) -> dict[str, Any]:
+def sweep_mailbox(protection: TenantProtection, mailbox_id: str) -> MailboxSweep:
     """Delta-sweep one mailbox's folders; new messages get a verdict and the policy action."""
-    results = protection.sweep(mailbox_id)
-    outcomes = [o for r in results for o in r.outcomes]
-    row = {"mailbox": mailbox_id, "seen": sum(r.seen for r in results),
-           "already": sum(r.already for r in results), "processed": sum(r.processed for r in results),
-           "acted": sum(1 for o in outcomes if o.status == "acted"),
-           "restarted": any(r.restarted for r in results), "baseline": any(r.baseline for r in results)}
-    get_run_logger().info("swept mailbox %s: %s", mailbox_id, row)
-    return {**row, "outcomes": outcomes}
+    swept = MailboxSweep.of(mailbox_id, protection.sweep(mailbox_id))
+    get_run_logger().info("swept mailbox %s: %s", mailbox_id, swept.row())
+    return swept
+
+
+def sweep_mailboxes(runner: TaskRunner[Any], protection: TenantProtection, mailboxes: list[str]) -> list[MailboxSweep]:
+    """One :func:`sweep_mailbox` per mailbox on ``runner`` (threads: they share ``protection``), in order."""
+    return list(gather(runner, sweep_mailbox, {mb: {"protection": protection, "mailbox_id": mb}
+                                               for mb in mailboxes}).values())
+
+
+@task(name="publish-delta-sweep", cache_policy=NO_CACHE)
+def publish_delta_sweep(block: M365Tenant, report: DeltaSweepReport) -> None:
+    """The per-mailbox table of the sweep."""
+    create_table_artifact(report.table_rows(), key=artifact_key("delta-sweep", block),
+                          description=f"Delta sweep of {block.primary_domain}")
+    get_run_logger().info("delta sweep of %s: %d mailboxes, %s", block.primary_domain, len(report.sweeps),
+                          report.totals())

@@ -5,7 +5,8 @@
 - :mod:`.notifications`: screening of incoming notifications (subscription, tenant, clientState);
 - :mod:`.protect`: one message -> claim once -> verdict -> the tenant's policy action (audited);
 - :mod:`.sweep`: the per-folder message delta fallback from a stored delta link;
-- :mod:`.drain`: processing the durable notification queue in batches.
+- :mod:`.drain`: processing the durable notification queue in batches;
+- :mod:`.report`: what the runbooks report (subscription health, drained batches, sweeps).
 """
 
 from mailwarden.protection.drain import DrainResult, drain_once, process_batch
@@ -17,6 +18,16 @@ from mailwarden.protection.protect import (
     fetch_message,
     notify_owner,
     protect_message,
+)
+from mailwarden.protection.report import (
+    DeltaSweepReport,
+    MailboxSweep,
+    NotificationBatch,
+    NotificationRun,
+    ProtectionReport,
+    SubscriptionHealth,
+    SubscriptionSync,
+    subscription_health,
 )
 from mailwarden.protection.subscriptions import (
     DEFAULT_LIFETIME,
@@ -39,11 +50,18 @@ __all__ = [
     "MAX_LIFETIME",
     "POLICY_ACTIONS",
     "Accepted",
+    "DeltaSweepReport",
     "DrainResult",
+    "MailboxSweep",
+    "NotificationBatch",
+    "NotificationRun",
     "ProtectOutcome",
     "ProtectionPolicy",
+    "ProtectionReport",
     "Refused",
+    "SubscriptionHealth",
     "SubscriptionPlan",
+    "SubscriptionSync",
     "SweepResult",
     "SyncResult",
     "create_subscription",
@@ -58,6 +76,7 @@ __all__ = [
     "renew_subscription",
     "resource_for",
     "screen",
+    "subscription_health",
     "sweep_folder",
     "sync_subscriptions",
 ]
