@@ -13,12 +13,17 @@ Where onboarding gets its credentials and hosts:
 Each tenant's block has a name of its own (:func:`blocks.m365.tenant_block_name`); saving never
 takes a name that holds another tenant's block (:class:`BlockNameTaken`).
 
-Secrets stay in the app blocks; nothing here logs or returns them.
+The consent wait pauses the flow run (``pause_flow_run``) until the callback resumes it with a
+:class:`ConsentResult`; a timer resumes it first at the deadline, so a late consent fails the run
+with a message of ours. Secrets stay in the app blocks; nothing here logs or returns them.
 """
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -26,15 +31,21 @@ from typing import Any, cast
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import SecretStr
+from prefect.exceptions import FlowPauseTimeout, NotPausedError
+from prefect.flow_runs import pause_flow_run, resume_flow_run
+from prefect.input import RunInput
+from pydantic import Field, SecretStr
 
 from blocks.m365 import M365App, M365Tenant, server_ca_file, server_endpoints, tenant_block_name
 from mailwarden.onboarding import (
+    ConsentTimeout,
     NotReady,
     ReadinessReport,
     Tier,
     advanced_checks,
     basic_checks,
+    check_store_url,
+    granted_tenant,
     new_consent_link,
     poll_until_ready,
     primary_domain,
@@ -47,6 +58,9 @@ from tasks.common import current_flow_run_id, store_for
 #: Hooks for tests: the readiness poll's sleep and clock (real time by default).
 readiness_sleep: Callable[[float], None] = time.sleep
 readiness_clock: Callable[[], float] = time.monotonic
+
+#: Prefect's own pause timeout fires this long after ours, as a backstop.
+PAUSE_BACKSTOP_S = 60
 
 
 def endpoints(cloud: str) -> Any:
@@ -167,6 +181,95 @@ def consent_artifact_key(tenant_ref: str, tier: str) -> str:
     """``consent-url-<tenant>`` for the basic app, ``consent-url-<tenant>-advanced`` for the other."""
     base = f"consent-url-{tenant_block_name(tenant_ref)}"
     return base if Tier(tier) is Tier.BASIC else f"{base}-advanced"
+
+
+def readiness_artifact_key(tenant_ref: str) -> str:
+    """``readiness-<tenant>``: the readiness table of the tenant."""
+    return f"readiness-{tenant_block_name(tenant_ref)}"
+
+
+def store_url_for(store_url: str | None, secret_block: str | None) -> str | None:
+    """The tenant's own store URL: from the named Secret block, else ``store_url`` (which must carry no
+    password: :func:`mailwarden.onboarding.check_store_url`)."""
+    store_url = check_store_url(store_url)
+    if secret_block:
+        from prefect.blocks.system import Secret
+
+        try:
+            return str(cast(Secret, Secret.load(secret_block)).get())
+        except ValueError as exc:
+            raise ValueError(f"no Secret block named {secret_block!r}") from exc
+    return store_url
+
+
+# --- waiting for consent ---------------------------------------------------------------------
+
+
+class ConsentResult(RunInput):
+    """What the consent callback resumes a waiting onboarding run with."""
+
+    granted: bool = Field(title="Consent granted", description="The tenant's admin granted the permissions.")
+    tenant_id: str | None = Field(default=None, title="Tenant id",
+                                  description="The directory (tenant) GUID that granted consent.")
+    error: str | None = Field(default=None, title="Error",
+                              description="The error code Microsoft returned when consent was refused.")
+    error_description: str | None = Field(default=None, title="Error description",
+                                          description="Microsoft's text of the refusal.")
+    tier: str | None = Field(default=None, title="Permission tier", description="basic or advanced.")
+    timed_out: bool = Field(default=False, title="Timed out",
+                            description="Set by the run itself when no answer came in time.")
+
+
+def _resume_at(deadline_s: float, flow_run_id: str) -> threading.Timer:
+    """Resume our own paused run with ``timed_out=True`` at the deadline.
+
+    Letting Prefect's pause timeout fire instead would fail the run with the server's generic
+    "never resumed" message; this way the run fails with ours. Prefect's own timeout stays as a
+    backstop a minute later.
+    """
+    ctx = contextvars.copy_context()
+
+    def fire() -> None:
+        try:
+            resume_flow_run(uuid.UUID(flow_run_id), run_input={"granted": False, "timed_out": True})
+        except (NotPausedError, RuntimeError, FlowPauseTimeout):
+            pass  # the callback got there first, or the run already ended
+
+    timer = threading.Timer(deadline_s, lambda: ctx.run(fire))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def wait_for_consent(tenant: str, tier: Tier, timeout_minutes: float, poll_seconds: int, *,
+                     expected: str | None) -> str:
+    """Pause until the callback resumes the run with the consent result (or the deadline passes); the
+    id of the tenant that granted it, which must be ``expected`` when that is known.
+
+    ``ConsentTimeout`` when no answer came in time, ``ConsentRefused`` for a refusal or an answer
+    from another tenant (:mod:`mailwarden.onboarding`).
+    """
+    timeout = max(1, round(timeout_minutes * 60))
+    run_id = current_flow_run_id()
+    timer = _resume_at(timeout, run_id) if run_id else None
+    try:
+        result = pause_flow_run(
+            wait_for_input=ConsentResult,
+            timeout=timeout + PAUSE_BACKSTOP_S,
+            poll_interval=poll_seconds,
+            key=f"consent-{tier.value}",
+        )
+    except FlowPauseTimeout as exc:
+        raise ConsentTimeout.after(tenant, tier, timeout_minutes) from exc
+    finally:
+        if timer is not None:
+            timer.cancel()
+    if result.timed_out:
+        raise ConsentTimeout.after(tenant, tier, timeout_minutes)
+    tenant_id = granted_tenant(tenant, tier, granted=result.granted, tenant_id=result.tenant_id, error=result.error,
+                               error_description=result.error_description, expected=expected)
+    get_run_logger().info("consent for the %s app granted by tenant %s", tier.value, tenant_id)
+    return tenant_id
 
 
 @task(name="check-readiness", cache_policy=NO_CACHE)
