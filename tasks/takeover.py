@@ -1,22 +1,38 @@
-"""Tasks of the ``takeover-response`` flow: check the request, run one playbook step, report."""
+"""Tasks of the ``takeover-response`` flow: check the request, ask for approval, run the playbook's
+steps one task each, report. The order of the steps and what a run reports are
+:mod:`mailwarden.takeover.run`; the steps themselves :class:`mailwarden.takeover.Playbook`.
+
+The approval is a paused flow run waiting for an :class:`ApprovalInput` (the Prefect UI's form, or
+``resume_flow_run``); the form offers only the steps that wait, with the request as its text.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal, cast
 from urllib.parse import quote
 
+import pydantic
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.flow_runs import FlowPauseTimeout, pause_flow_run
+from prefect.input import RunInput
 
 from blocks.m365 import M365Tenant
 from mailwarden.detection.rules import RuleContext
 from mailwarden.graph import NotFound
 from mailwarden.reports import md, md_code
 from mailwarden.store.repositories import append_playbook_step, create_playbook_run, update_playbook_run
-from mailwarden.takeover import Playbook, StepResult
-from tasks.common import artifact_key, retry_transient, store_for
+from mailwarden.takeover import STEPS, Playbook, StepResult
+from mailwarden.takeover.run import Decision, TakeoverRun, failed_step, run_trigger
+from tasks.common import artifact_key, current_flow_run_id, retry_transient, store_for
+from tasks.mailbox_access import onprem_access
+
+#: How often a paused run checks for the approver's answer.
+APPROVAL_POLL_SECONDS = 5
 
 # A user object id, or a UPN: the characters Entra ID allows in its local part, then a DNS domain.
 _USER_REF = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
@@ -59,13 +75,30 @@ def rule_context(domains: list[str]) -> RuleContext:
 
 
 @task(name="start-playbook-run", cache_policy=NO_CACHE)
-def start_run(block: M365Tenant, user_id: str, evidence: dict[str, Any], flow_run_id: str | None,
-              trigger: str) -> str:
-    """The playbook run row."""
+def start_run(block: M365Tenant, user_id: str, evidence: dict[str, Any], flow_run_id: str | None) -> str:
+    """The playbook run row (triggered by an event when the evidence names a rule, else by hand)."""
     with store_for(block).session() as s:
-        run = create_playbook_run(s, block.tenant_id, user_id, flow_run_id=flow_run_id, trigger=trigger,
-                                  evidence=evidence)
+        run = create_playbook_run(s, block.tenant_id, user_id, flow_run_id=flow_run_id,
+                                  trigger=run_trigger(evidence), evidence=evidence)
         return str(run.id)
+
+
+@contextmanager
+def takeover_playbook(block: M365Tenant, graph: Any, exchange: Any, user: dict[str, Any], evidence: dict[str, Any],
+                      *, threshold: str, protected_upns: frozenset[str]) -> Iterator[Playbook]:
+    """The playbook for ``user``: the basic app's clients, the advanced app's Graph client for the identity
+    steps when the tenant has it (closed afterwards), EWS for an on-premises mailbox."""
+    admin = block.graph_client("advanced") if block.advanced_app is not None else None
+    try:
+        yield Playbook(
+            block.tenant_id, user["id"], user["upn"], graph, exchange, store_for(block), evidence,
+            rule_context(user["domains"]), graph_admin=admin,
+            message_rules=block.endpoints().supports_message_rules, threshold=threshold,
+            flow_run_id=current_flow_run_id(), protected_upns=protected_upns,
+            mailbox=onprem_access(block, graph, user["id"]))
+    finally:
+        if admin is not None:
+            admin.close()
 
 
 @task(name="playbook-step", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_transient,
@@ -87,10 +120,67 @@ def record_step(block: M365Tenant, run_id: str, step: dict[str, Any]) -> None:
 
 
 @task(name="finish-playbook-run", cache_policy=NO_CACHE)
-def finish_run(block: M365Tenant, run_id: str, status: str) -> None:
-    """Set the run's final status."""
+def finish_run(block: M365Tenant, run: TakeoverRun) -> None:
+    """Set the run row's final status (failed when a step failed)."""
     with store_for(block).session() as s:
-        update_playbook_run(s, run_id, status=status)
+        update_playbook_run(s, run.run_id, status=run.status)
+
+
+def run_playbook(block: M365Tenant, playbook: Playbook, run_id: str, user: dict[str, Any], evidence: dict[str, Any],
+                 steps: Sequence[str], auto: Collection[str], timeout: int) -> TakeoverRun:
+    """Run ``steps`` in order, one task each: ``auto`` at once, the others after one approval (waiting at
+    most ``timeout`` seconds); every outcome recorded on the run row, a failed step reported."""
+    log = get_run_logger()
+
+    def ask(waiting: list[str]) -> Decision:
+        return ask_approval(block, user, evidence, waiting, [s for s in steps if s in auto], timeout)
+
+    def one(step: str, approval: str) -> dict[str, Any]:
+        try:
+            return run_step(playbook, step, approval)
+        except Exception as exc:  # noqa: BLE001 - a failed step is reported, later steps still run
+            log.error("step %s failed: %s: %s", step, type(exc).__name__, str(exc)[:300])
+            return failed_step(step, exc).to_dict()
+
+    return TakeoverRun(block.primary_domain, user, run_id).play(
+        steps, auto, ask=ask, run_step=one, record=lambda result: record_step(block, run_id, result))
+
+
+# --- approval --------------------------------------------------------------------------------
+
+
+class ApprovalInput(RunInput):
+    """The approver's answer: approve (optionally skipping named steps) or reject."""
+
+    approve: bool = pydantic.Field(True, title="Approve", description="Run the steps below (untick to reject all).")
+    skip: list[str] = pydantic.Field([], title="Skip", description="Steps to leave out although approved.")
+    comment: str = pydantic.Field("", title="Comment", description="Why (kept in the run's decision).")
+
+
+def approval_form(ask: list[str], description: str) -> type[ApprovalInput]:
+    """The ApprovalInput the UI shows: ``skip`` offers only the waiting steps, with the request as text."""
+    choices: Any = list[cast(Any, Literal)[tuple(ask)]]  # type: ignore[misc]  # built at run time
+    form = pydantic.create_model(
+        "ApprovalInput", __base__=ApprovalInput,
+        skip=(choices, pydantic.Field([], title="Skip", description="Waiting steps to leave out.")))
+    return form.with_initial_data(description=description)
+
+
+def ask_approval(block: M365Tenant, user: dict[str, Any], evidence: dict[str, Any], ask: list[str],
+                 auto: list[str], timeout: int) -> Decision:
+    """Pause for one ApprovalInput about the steps in ``ask``; no answer within ``timeout`` seconds
+    counts as rejected."""
+    form = approval_form(ask, approval_markdown(block, user, evidence, ask, auto))
+    try:
+        answer = pause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=APPROVAL_POLL_SECONDS)
+    except FlowPauseTimeout:
+        return Decision.timed_out(ask, timeout)
+    if answer is None:
+        return Decision.answer(ask, approve=False)
+    unknown = [s for s in answer.skip if s not in STEPS]
+    if unknown:
+        get_run_logger().warning("approval names unknown steps to skip: %s", unknown)
+    return Decision.answer(ask, approve=answer.approve, skip=answer.skip, comment=answer.comment)
 
 
 def summary_markdown(block: M365Tenant, user: dict[str, Any], steps: list[dict[str, Any]],
@@ -132,9 +222,10 @@ def approval_markdown(block: M365Tenant, user: dict[str, Any], evidence: dict[st
 
 
 @task(name="publish-takeover-report", cache_policy=NO_CACHE)
-def publish_summary(block: M365Tenant, user: dict[str, Any], steps: list[dict[str, Any]], decision: str) -> str:
+def publish_summary(block: M365Tenant, run: TakeoverRun) -> str:
     """The summary as a Markdown artifact; returns its text."""
-    md = summary_markdown(block, user, steps, decision)
-    create_markdown_artifact(md, key=artifact_key("takeover-response-summary", block),
-                             description=f"Takeover response for {user['upn']}: {decision}")
-    return md
+    decision = run.approval_text()
+    text = summary_markdown(block, run.user, run.steps, decision)
+    create_markdown_artifact(text, key=artifact_key("takeover-response-summary", block),
+                             description=f"Takeover response for {run.user['upn']}: {decision}")
+    return text

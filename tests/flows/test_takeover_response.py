@@ -26,8 +26,9 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, str, str]]:
     """Approval polling every second, the reset password known, notifications captured."""
     import flows.takeover_response as flow_mod
     import mailwarden.takeover.password as pw
+    import tasks.takeover as tasks_mod
 
-    monkeypatch.setattr(flow_mod, "APPROVAL_POLL_SECONDS", 1)
+    monkeypatch.setattr(tasks_mod, "APPROVAL_POLL_SECONDS", 1)
     monkeypatch.setattr(pw, "generate_password", lambda length=24: KNOWN_PASSWORD)
     sent: list[tuple[Any, str, str]] = []
     monkeypatch.setattr(flow_mod, "notify_task", lambda target, subject, body: sent.append(
