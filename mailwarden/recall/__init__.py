@@ -1,17 +1,20 @@
 """Recall of internal mail: find every internal copy of a sent message (and internal forwards), act once.
 
-* :mod:`~mailwarden.recall.plan` -- check the sender, find the sent message, expand recipients, forwards;
+* :mod:`~mailwarden.recall.plan` -- check the sender, find the sent message, expand recipients, forwards
+  (the :class:`RecallPlan`, each :class:`Forward`);
 * :mod:`~mailwarden.recall.act` -- recall the copies in one mailbox (audited via ``mailwarden.mailbox``);
 * :mod:`~mailwarden.recall.report` -- per-recipient rows, Markdown summary, notice text.
 
 No Prefect here: the flow ``recall-message`` (flows/recall.py) builds on this.
 """
 
-from mailwarden.recall.act import RECALL_SCOPE, STATUS_TEXT, RecipientResult, recall_from_mailbox
+from mailwarden.recall.act import RECALL_SCOPE, STATUS_TEXT, RecallOptions, RecipientResult, recall_from_mailbox
 from mailwarden.recall.plan import (
     RECALL_ACTIONS,
     Expansion,
+    Forward,
     MessageRef,
+    RecallPlan,
     RecallRejected,
     Target,
     check_sender,
@@ -28,7 +31,10 @@ __all__ = [
     "RECALL_SCOPE",
     "STATUS_TEXT",
     "Expansion",
+    "Forward",
     "MessageRef",
+    "RecallOptions",
+    "RecallPlan",
     "RecallRejected",
     "RecallReport",
     "RecipientResult",

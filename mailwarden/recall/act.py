@@ -50,6 +50,18 @@ class RecipientResult:
         return {**asdict(self), "result": STATUS_TEXT[self.status]}
 
 
+@dataclass(frozen=True)
+class RecallOptions:
+    """How a recall acts on each copy, and what the audit log records of it."""
+
+    action: str
+    include_read: bool
+    actor: str
+    reason: str
+    approval: str
+    flow_run_id: str | None
+
+
 def _done_before(session: Session, tenant_id: str, mailbox_id: str, imid: str, action: str) -> bool:
     key = action_key(tenant_id, mailbox_id, {"internetMessageId": imid}, action, RECALL_SCOPE)
     record = get_action(session, key)

@@ -1,6 +1,8 @@
 """Planning a recall: check the sender, find the sent message, expand its recipients.
 
-Nothing here acts on mail. :func:`check_sender` and :func:`find_sent_message` turn bad input
+Nothing here acts on mail. A :class:`RecallPlan` is the sent message with its expanded
+recipients (or the reason there is nothing to recall); a :class:`Forward` the same for a
+recipient's internal forward of it. :func:`check_sender` and :func:`find_sent_message` turn bad input
 into a :class:`RecallRejected` (a clear reason, no action); :func:`expand_recipients` resolves
 To/Cc/Bcc through the tenant's :class:`~mailwarden.directory.AddressBook` (aliases to mailboxes,
 distribution lists and groups to their members through nested groups, outside addresses kept
@@ -17,7 +19,9 @@ from typing import Any
 from mailwarden.directory import AddressBook, normalize_address
 from mailwarden.graph import GraphClient
 from mailwarden.mailbox import iter_messages
-from mailwarden.mailbox.access import MailboxAccess
+from mailwarden.mailbox.access import SIDE_LABEL, MailboxAccess
+from mailwarden.recall.act import RecipientResult
+from mailwarden.recall.report import external_results
 
 RECALL_ACTIONS: tuple[str, ...] = ("quarantine", "soft_delete", "hard_delete")
 SENT_SELECT = ",".join((
@@ -62,6 +66,16 @@ class Target:
     """The mailbox's primary address."""
     via: list[str] = field(default_factory=list)
     """How it was reached: ``to:addr``, ``cc:dl@x (group)``, ``forward by a@x`` ..."""
+    where: tuple[str, str] | None = None
+    """``("onprem", primary SMTP)`` for a mailbox on an on-premises Exchange (read through EWS), else None."""
+
+    @property
+    def side(self) -> str:
+        """``cloud`` or ``on-premises``, as the report says it."""
+        return SIDE_LABEL["onprem" if self.where and self.where[0] == "onprem" else "cloud"]
+
+    def via_text(self) -> str:
+        return "; ".join(self.via)
 
 
 @dataclass
@@ -73,6 +87,75 @@ class Expansion:
     """(address, field) outside the tenant: not recallable."""
     unresolved: list[tuple[str, str]] = field(default_factory=list)
     """(address, field) on a tenant domain that reaches no mailbox (empty group, unknown alias)."""
+
+    def locate(self, sides: dict[str, tuple[str, str]]) -> Expansion:
+        """Mark the targets on an on-premises Exchange (``sides``: mailbox id -> ``("onprem", smtp)``)."""
+        for mailbox_id, target in self.targets.items():
+            target.where = sides.get(mailbox_id)
+        return self
+
+
+@dataclass
+class RecallPlan:
+    """What a recall acts on: the sender's sent message and its expanded recipients, or why nothing."""
+
+    sender_mailbox: str = ""
+    sent: dict[str, Any] = field(default_factory=dict)
+    """The message in the sender's Sent Items (as Graph or EWS gave it)."""
+    expansion: Expansion = field(default_factory=Expansion)
+    rejected: str | None = None
+    """Why nothing can be recalled (bad input); None for a plan to carry out."""
+
+    @classmethod
+    def refused(cls, reason: str) -> RecallPlan:
+        return cls(rejected=reason)
+
+    @property
+    def internet_message_id(self) -> str:
+        return str(self.sent.get("internetMessageId") or "")
+
+    @property
+    def subject(self) -> str:
+        return str(self.sent.get("subject") or "")
+
+    @property
+    def targets(self) -> list[Target]:
+        """The internal mailboxes to recall from."""
+        return list(self.expansion.targets.values())
+
+    def planned(self) -> list[RecipientResult]:
+        """One ``planned`` row per mailbox, for the approver."""
+        return [RecipientResult(recipient=t.address, mailbox_id=t.mailbox_id, status="planned", via=t.via_text(),
+                                internet_message_id=self.internet_message_id, side=t.side) for t in self.targets]
+
+    def unreachable(self) -> list[RecipientResult]:
+        """Rows of the recipients no recall reaches: outside the tenant, or no mailbox behind the address."""
+        imid = self.internet_message_id
+        return [*external_results(self.expansion.external, imid),
+                *(RecipientResult(recipient=a, mailbox_id=None, status="unresolved", via=via,
+                                  internet_message_id=imid) for a, via in self.expansion.unresolved)]
+
+
+@dataclass
+class Forward:
+    """A recipient's forward of the recalled message, with its own expanded recipients."""
+
+    by: str
+    """The forwarding recipient's address."""
+    by_mailbox: str
+    internet_message_id: str
+    subject: str
+    expansion: Expansion
+
+    @property
+    def targets(self) -> list[Target]:
+        return list(self.expansion.targets.values())
+
+    def left_tenant(self) -> list[RecipientResult]:
+        """Rows of the forward's recipients outside the tenant (not recallable)."""
+        return [RecipientResult(recipient=a, mailbox_id=None, status="external", via=via,
+                                internet_message_id=self.internet_message_id,
+                                detail=f"forward by {self.by} left the tenant") for a, via in self.expansion.external]
 
 
 def _utc(value: datetime) -> datetime:

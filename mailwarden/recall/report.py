@@ -34,6 +34,10 @@ class RecallReport:
     def rows(self) -> list[dict[str, Any]]:
         return [r.row() for r in self.results]
 
+    def notice_subject(self) -> str:
+        """The subject of the operator's notification and the sender's notice mail."""
+        return f"mailwarden recall ({self.status}): {self.subject or self.message}"
+
     def to_dict(self) -> dict[str, Any]:
         return {"tenant": self.tenant, "sender": self.sender, "message": self.message, "action": self.action,
                 "status": self.status, "reason": self.reason, "subject": self.subject,

@@ -9,7 +9,9 @@ import pytest
 
 from mailwarden.directory import AddressBook, DirectoryState
 from mailwarden.recall import (
+    Forward,
     MessageRef,
+    RecallPlan,
     RecallRejected,
     check_sender,
     expand_recipients,
@@ -132,3 +134,29 @@ def test_forwards_are_recognised_by_subject_prefix_or_reference_headers() -> Non
     client: Any = FakeGraph({("bob", "sentitems"): [by_subject, reply, other]})
     assert [m["internetMessageId"] for m in find_forwards(client, "bob", original)] == ["<f1@c>"]
     assert client.asked[-1][1]["$filter"].startswith("receivedDateTime ge 2026-05-04T09:30:00Z")
+
+
+def test_a_plan_places_each_mailbox_on_its_side_and_reports_who_it_cannot_reach(book: AddressBook) -> None:
+    msg = _msg(IMID, "Falcon budget", SENT, ["falcon@contoso.com", "dana@partner.example", "empty@contoso.com"])
+    exp = expand_recipients(book, recipients_of(msg), exclude=["bob"]).locate({"cy": ("onprem", "cy@contoso.com")})
+    plan = RecallPlan("bob", msg, exp)
+    assert plan.rejected is None and plan.internet_message_id == IMID and plan.subject == "Falcon budget"
+    planned = {r.mailbox_id: r for r in plan.planned()}
+    assert set(planned) == {"ann", "cy"} and {r.status for r in planned.values()} == {"planned"}
+    assert planned["cy"].side == "on-premises" and planned["ann"].side == "cloud"
+    assert planned["cy"].via == "to:falcon@contoso.com (group)" and planned["cy"].internet_message_id == IMID
+    assert [(r.recipient, r.status) for r in plan.unreachable()] == [
+        ("dana@partner.example", "external"), ("empty@contoso.com", "unresolved")]
+    refused = RecallPlan.refused("sender x@y is not a mailbox of this tenant")
+    assert refused.rejected and refused.targets == [] and refused.internet_message_id == ""
+
+
+def test_a_forward_that_left_the_tenant_names_who_forwarded_it(book: AddressBook) -> None:
+    fwd = _msg("<f1@c>", "FW: Falcon budget", SENT, ["dee@contoso.com", "dana@partner.example"])
+    exp = expand_recipients(book, recipients_of(fwd), exclude=["ann"], via_prefix="forward by ann@contoso.com ")
+    forward = Forward("ann@contoso.com", "ann", "<f1@c>", "FW: Falcon budget", exp)
+    assert [t.mailbox_id for t in forward.targets] == ["dee"]
+    assert forward.targets[0].via_text() == "forward by ann@contoso.com to:dee@contoso.com"
+    [left] = forward.left_tenant()
+    assert (left.recipient, left.status, left.internet_message_id) == ("dana@partner.example", "external", "<f1@c>")
+    assert left.detail == "forward by ann@contoso.com left the tenant"

@@ -32,3 +32,10 @@ def test_hard_delete_and_rejections_offer_no_undo_and_say_why() -> None:
     assert "not an address of this tenant" in summary_markdown(rejected)
     assert "rejected" in notice_text(rejected)
     assert "Not recallable (outside the organisation): dana@p.example" in notice_text(_report())
+
+
+def test_the_notice_subject_says_the_outcome_and_names_the_message() -> None:
+    report = _report()
+    assert report.notice_subject() == "mailwarden recall (done): Budget"
+    report.subject, report.status = "", "rejected"
+    assert report.notice_subject() == "mailwarden recall (rejected): internetMessageId <m@c>"
