@@ -4,10 +4,12 @@ Onboarding steps (each a task in ``tasks/onboarding.py`` with its own retries):
 
 1. validate the parameters (before any I/O; unknown fields are refused), load the app blocks;
    the hosts are Microsoft's for the cloud, or the server's sandbox (``MAILWARDEN_SANDBOX_URL``),
-   never a parameter (``tasks/onboarding.py``);
+   never a parameter (``tasks/onboarding.py``); find out whether the tenant is connected (and
+   which consents it lacks) and which tenant id a consent must come back from;
 2. per app the tier needs (basic; advanced adds a second app): build the admin-consent URL with a
    fresh ``state``, record the request (state hash, run id, expiry), show the URL as a Markdown
-   artifact ``consent-url-<tenant>`` (``...-advanced`` for the second app) and in the logs;
+   artifact ``consent-url-<tenant>`` (``...-advanced`` for the second app), named in the logs
+   (the link itself, one-time state and all, never goes to the logs);
 3. wait for the consent callback (``deployments/callback.py``) to resume the run with a
    :class:`ConsentResult`; a refusal fails the run with the admin's reason, no answer within
    the timeout fails it with a message saying how to try again;
