@@ -191,3 +191,18 @@ def test_ask_mode_rejected_recalls_nothing_and_approved_acts(fixture: Any, monke
 
     with store_for(block).session() as s:
         assert {r.approval for r in list_actions(s, state.id, flow_run_id=yes["flow_run_id"])} == {"approved"}
+
+
+@pytest.mark.parametrize("concurrency", [0, -3])
+def test_a_concurrency_below_one_is_refused_before_anything_is_read_or_moved(fixture: Any,
+                                                                            concurrency: int) -> None:
+    from mailwarden.store.repositories import list_actions
+    from tasks.common import store_for
+
+    block, state, fx = fixture
+    before = _where(state, fx["internet_message_id"])
+    with pytest.raises(ValueError, match="concurrency must be at least 1"):
+        _run(block, state, fx, concurrency=concurrency)
+    with store_for(block).session() as s:
+        assert list_actions(s, state.id, target_kind="message") == []
+    assert _where(state, fx["internet_message_id"]) == before
