@@ -23,6 +23,18 @@ def test_tenant_b_objects_are_404_for_tenant_a(graph: httpx.Client) -> None:
     assert graph.patch(f"/users/{B_USER}", json={"accountEnabled": False}).status_code == 404
 
 
+def test_the_sdk_forms_read_nothing_of_another_tenant(graph: httpx.Client) -> None:
+    """mailboxSettings, $count and delta() answer from the token's tenant only."""
+    assert graph.get(f"/users/{B_USER}/mailboxSettings").status_code == 404
+    assert graph.get(f"/users/{B_USER}/mailboxSettings/timeZone").status_code == 404
+    eventual = {"ConsistencyLevel": "eventual"}
+    assert graph.get(f"/groups/{B_GROUP}/members/$count", headers=eventual).status_code == 404
+    a_users = len(graph.get("/users", params={"$top": 999}).json()["value"])
+    assert int(graph.get("/users/$count", headers=eventual).text) == a_users
+    ids = [u["id"] for u in graph.get("/users/delta()").json()["value"]]
+    assert ids and all(i.startswith("aaaaaaaa") for i in ids)
+
+
 def test_changes_in_one_tenant_do_not_leak(graph: httpx.Client, sb: Sandbox, server: SandboxServer) -> None:
     graph.patch("/users/alice@contoso.example", json={"accountEnabled": False})
     assert sb.tenant(TENANT_B).users[B_USER]["accountEnabled"] is True
