@@ -11,12 +11,9 @@ from typing import Any, cast
 
 from blocks.m365 import M365Tenant, Tier, tenant_block_name
 from mailwarden.exchange import ExchangeClient
-from mailwarden.graph import GraphClient, GraphTransportError, ServiceUnavailable, Throttled
+from mailwarden.graph import TRANSIENT, GraphClient
 from mailwarden.settings import get_settings
 from mailwarden.store import Store, open_store
-
-TRANSIENT = (GraphTransportError, Throttled, ServiceUnavailable)
-"""Failures worth retrying: transport errors, throttling past the client's budget, 5xx."""
 
 
 def is_transient(exc: BaseException | None) -> bool:

@@ -35,6 +35,7 @@ from mailwarden.graph._clouds import (
     is_loopback_host,
 )
 from mailwarden.graph._errors import (
+    TRANSIENT,
     AuthenticationError,
     ConsentMissing,
     DeltaExpired,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_BATCH",
+    "TRANSIENT",
     "AuthenticationError",
     "BatchRequest",
     "BatchResponse",

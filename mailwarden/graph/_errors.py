@@ -138,3 +138,7 @@ def consent_missing_from(exc: GraphStatusError) -> ConsentMissing | None:
     if exc.status == 403 or any(c in text for c in _CONSENT_CODES):
         return ConsentMissing(exc.code or f"HTTP {exc.status}", exc.message)
     return None
+
+
+TRANSIENT: tuple[type[GraphError], ...] = (GraphTransportError, Throttled, ServiceUnavailable)
+"""Failures worth trying again later: transport errors, throttling past the client's budget, 5xx."""

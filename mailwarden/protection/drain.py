@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mailwarden.detection import DetectionContext, DetectionPolicy
-from mailwarden.graph import GraphClient, GraphTransportError, NotFound, ServiceUnavailable, Throttled
+from mailwarden.graph import TRANSIENT, GraphClient, NotFound
 from mailwarden.protection.protect import ProtectionPolicy, ProtectOutcome, protect_message
 from mailwarden.protection.subscriptions import (
     DEFAULT_LIFETIME,
@@ -36,7 +36,6 @@ from mailwarden.store.repositories import (
     update_subscription,
 )
 
-TRANSIENT = (GraphTransportError, Throttled, ServiceUnavailable)
 MAX_ATTEMPTS = 5
 SWEEP_START = timedelta(days=1)
 """A sweep of a folder without a stored link starts this long ago."""
